@@ -1,0 +1,61 @@
+/**
+ * The one interface every tool-server backend implements, whatever carries it
+ * (Streamable HTTP of either era, a supervised stdio child, later a remote peer).
+ *
+ * A backend owns the wire toward its server: ids, sessions, era handshakes and
+ * progress tokens are its business. Callers hand it a method and params and get
+ * back a result or a JSON-RPC error; transport failures are thrown as
+ * `GatewayError('upstream_unavailable' | 'upstream_timeout')`.
+ */
+import type { Era } from '../../mcp/protocol.js';
+import type { JsonRpcNotification, RpcOutcome } from '../../mcp/jsonrpc.js';
+
+/** The MCP client on whose behalf a call is made (modern backends get it in `_meta`). */
+export interface ClientContext {
+  protocolVersion: string;
+  capabilities?: Record<string, unknown>;
+  info?: Record<string, unknown>;
+}
+
+export interface BackendCall {
+  method: string;
+  /** Params as the backend should see them (names already un-namespaced). */
+  params?: Record<string, unknown>;
+  /**
+   * Notifications the server relates to this request (progress, logging,
+   * messages), delivered in order. `progressToken`s are the caller's own again.
+   */
+  onNotification?: (notification: JsonRpcNotification) => void;
+  /** Aborted when the client goes away: the backend cancels the request upstream. */
+  signal?: AbortSignal;
+  /** Overrides the backend's default call timeout. */
+  timeoutMs?: number;
+  client?: ClientContext;
+}
+
+export type BackendStatus = 'idle' | 'starting' | 'ready' | 'restarting' | 'down' | 'stopped';
+
+export interface BackendState {
+  status: BackendStatus;
+  /** The era the backend speaks, once detected. */
+  era?: Era;
+  protocolVersion?: string;
+  serverInfo?: Record<string, unknown>;
+  /** stdio only. */
+  pid?: number;
+  restarts?: number;
+  lastError?: string;
+}
+
+export interface Backend {
+  readonly kind: 'http' | 'stdio';
+  /** Sends one request and resolves with the server's result or error. */
+  request(call: BackendCall): Promise<RpcOutcome>;
+  /** Sends a notification (fire and forget, but awaits the write). */
+  notify(method: string, params?: Record<string, unknown>): Promise<void>;
+  /** Registers a listener for `notifications/*\/list_changed` from the server. */
+  onListChanged(listener: (method: string) => void): void;
+  state(): BackendState;
+  /** Releases connections / stops the child process and waits for it to exit. */
+  close(): Promise<void>;
+}
