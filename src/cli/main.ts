@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * `toolmesh` — one binary for the node and its administration.
+ *
+ *   toolmesh start [--data DIR] [--config FILE] [--host H] [--port N]
+ *   toolmesh init [--data DIR]
+ *   toolmesh server add|import|list|show|promote|deprecate|sunset|approve …
+ */
+import { parseArgs } from 'node:util';
+import { CliError } from './admin-client.js';
+import { startCommand } from './commands/start.js';
+import { serverCommand } from './commands/server.js';
+import { initCommand } from './commands/init.js';
+
+const USAGE = `usage: toolmesh <command>
+
+  start [--data DIR] [--config FILE] [--host HOST] [--port PORT]   run a node (defaults: ./.toolmesh, 127.0.0.1:7300)
+  init [--data DIR]                                                 create the data directory, identity, admin token and config.json
+  server add <slug> --version V (--url URL | --stdio -- CMD [ARGS…]) [--lifecycle alpha|beta|stable]
+             [--groups a,b] [--owner WHO] [--description TEXT] [--read-tools t1,t2]
+  server import <server.json> [--slug S] [--lifecycle L]
+  server list | show <slug>[@version]
+  server promote|deprecate|sunset|approve <slug>@<version> [--to L] [--sunset-at DATE] [--migration-url URL]
+
+Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'start': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { data: { type: 'string' }, config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } },
+      });
+      await startCommand(values);
+      return;
+    }
+    case 'init': {
+      const { values } = parseArgs({ args: rest, options: { data: { type: 'string' } } });
+      await initCommand(values);
+      return;
+    }
+    case 'server':
+      await serverCommand(rest);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE + '\n');
+      return;
+    default:
+      throw new CliError(`unknown command ${command}\n\n${USAGE}`, 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof CliError) {
+    process.stderr.write(`toolmesh: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  const e = err as Error & { code?: string };
+  // Option parsing errors and start-up errors (bad config, locked store) are the user's to fix.
+  process.stderr.write(`toolmesh: ${e.message ?? String(err)}\n`);
+  process.exit(e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1);
+});

@@ -1,0 +1,117 @@
+/**
+ * Loading the node configuration: embedded defaults, then the file (if any),
+ * then command-line overrides; validated against CONFIG_SCHEMA at start.
+ * A bad config fails the start with the field's path, never a request later.
+ */
+import { readFile } from 'node:fs/promises';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { CONFIG_SCHEMA } from './schema.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+export interface NodeConfig {
+  dataDir: string;
+  listen: { host: string; port: number };
+  publicUrl: string;
+  gateway: { maxBodyBytes: number; allowedOrigins: string[]; sessionTtlSeconds: number; drainTimeoutMs: number };
+  backends: {
+    allowLoopback: boolean;
+    allowPrivate: boolean;
+    callTimeoutMs: number;
+    connectTimeoutMs: number;
+    connections: number;
+    driftCheckIntervalMs: number;
+    stdioRestart: { initialDelayMs: number; maxDelayMs: number };
+  };
+}
+
+export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl'> = {
+  listen: { host: '127.0.0.1', port: 7300 },
+  gateway: { maxBodyBytes: 1_048_576, allowedOrigins: [], sessionTtlSeconds: 86_400, drainTimeoutMs: 10_000 },
+  backends: {
+    // A loopback node proxying loopback servers is the local-development shape;
+    // private ranges must be opted into; link-local/metadata are never allowed.
+    allowLoopback: true,
+    allowPrivate: false,
+    callTimeoutMs: 30_000,
+    connectTimeoutMs: 5_000,
+    connections: 16,
+    driftCheckIntervalMs: 60_000,
+    stdioRestart: { initialDelayMs: 100, maxDelayMs: 10_000 },
+  },
+};
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigOverrides {
+  dataDir: string;
+  host?: string;
+  port?: number;
+}
+
+let validator: ReturnType<Ajv2020['compile']> | undefined;
+
+/** Validates a parsed config document; throws ConfigError naming the first bad field. */
+export function validateConfigDocument(doc: unknown, source: string): void {
+  if (!validator) {
+    const ajv = new Ajv2020({ allErrors: false, strict: true });
+    addFormats(ajv);
+    validator = ajv.compile(CONFIG_SCHEMA);
+  }
+  if (!validator(doc)) {
+    const err = validator.errors?.[0];
+    const where = err?.instancePath ? err.instancePath : '/';
+    const extra = err?.keyword === 'additionalProperties' ? ` (${String((err.params as { additionalProperty?: string }).additionalProperty)})` : '';
+    throw new ConfigError(`${source}: ${where} ${err?.message ?? 'is invalid'}${extra}`);
+  }
+}
+
+/** Reads `file` if it exists (JSON), merges defaults and overrides, validates. */
+export async function loadConfig(file: string | undefined, overrides: ConfigOverrides): Promise<NodeConfig> {
+  let doc: Record<string, unknown> = {};
+  if (file) {
+    let text: string | undefined;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text !== undefined) {
+      try {
+        doc = JSON.parse(text) as Record<string, unknown>;
+      } catch (err) {
+        throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
+      }
+      validateConfigDocument(doc, file);
+    }
+  }
+  const section = <K extends keyof typeof DEFAULTS>(key: K) => ({ ...DEFAULTS[key], ...((doc[key] as object | undefined) ?? {}) });
+  const listen = section('listen');
+  if (overrides.host !== undefined) listen.host = overrides.host;
+  if (overrides.port !== undefined) listen.port = overrides.port;
+  const backends = section('backends');
+  backends.stdioRestart = { ...DEFAULTS.backends.stdioRestart, ...((doc.backends as { stdioRestart?: object } | undefined)?.stdioRestart ?? {}) };
+  const config: NodeConfig = {
+    dataDir: overrides.dataDir,
+    listen,
+    publicUrl: typeof doc.publicUrl === 'string' ? doc.publicUrl.replace(/\/+$/, '') : '',
+    gateway: section('gateway'),
+    backends,
+  };
+  validateConfigDocument({ listen: config.listen, gateway: config.gateway, backends: config.backends }, 'effective config');
+  return config;
+}
+
+/** The URL clients reach the gateway at, once the listener's port is known. */
+export function resolvePublicUrl(config: NodeConfig, boundPort: number): string {
+  if (config.publicUrl) return config.publicUrl;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  return `http://${host}:${boundPort}`;
+}

@@ -1,0 +1,47 @@
+/**
+ * The state of one MCP request as it moves through the policy chain: who is
+ * calling, which server version and tool it is for, and what the response
+ * must carry. Policies read and extend it; none of them touch HTTP directly.
+ */
+import type { InboundExchange } from './transport/inbound.js';
+import type { ResponseChannel } from './transport/response.js';
+import type { PinnedTool, ServerRecord } from '../registry/types.js';
+
+/** Who is calling (PRODUCT.md §4). */
+export interface Identity {
+  kind: 'anonymous' | 'oauth' | 'mtls' | 'apikey' | 'peer';
+  subject: string;
+  tenant?: string;
+  groups: string[];
+  scopes: string[];
+}
+
+/** The MCP endpoint a request arrived at. */
+export type Endpoint = { kind: 'aggregate' } | { kind: 'server'; slug: string; major: number };
+
+export function endpointKey(endpoint: Endpoint): string {
+  return endpoint.kind === 'aggregate' ? 'aggregate' : `${endpoint.slug}@${endpoint.major}`;
+}
+
+export interface Target {
+  record: ServerRecord;
+  /** Set for tools/call. */
+  tool?: PinnedTool;
+}
+
+export interface CallContext {
+  readonly correlationId: string;
+  readonly exchange: InboundExchange;
+  readonly endpoint: Endpoint;
+  readonly method: string;
+  readonly params: Record<string, unknown>;
+  readonly now: Date;
+  readonly channel: ResponseChannel;
+  identity?: Identity;
+  target?: Target;
+  /**
+   * A policy may answer the call itself (e.g. schema violations become an
+   * `isError` tool result); the backend is then never contacted.
+   */
+  answer?: Record<string, unknown>;
+}

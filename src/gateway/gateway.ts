@@ -1,0 +1,142 @@
+/**
+ * The MCP gateway: one HTTP exchange in, policy chain, one answer out.
+ *
+ *   listener → transport (checks, era, session) → policy chain → methods
+ *   (answer locally or forward to the backend) → response (JSON or SSE)
+ *
+ * The gateway never forwards client credentials or headers to a backend: a
+ * backend sees only the JSON-RPC method and params.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError, isGatewayError } from './errors.js';
+import { isObject, isRequest } from '../mcp/jsonrpc.js';
+import { endpointKey, type CallContext, type Endpoint } from './call.js';
+import { checkOrigin, checkPostHeaders, classify, parseMessage, readBody } from './transport/inbound.js';
+import { ResponseChannel } from './transport/response.js';
+import type { SessionTokenCodec } from './transport/session-token.js';
+import { runPolicyChain } from './policy/chain.js';
+import type { PolicyStep } from './policy/policy.js';
+import type { MethodHandlers } from './methods.js';
+import type { Metrics } from '../node/metrics.js';
+import { completeModernResult } from '../mcp/modern-result.js';
+
+export interface GatewayOptions {
+  maxBodyBytes: number;
+  isAllowedOrigin: (origin: string) => boolean;
+  isAllowedHost: (host: string | undefined) => boolean;
+}
+
+export interface GatewayDeps {
+  sessions: SessionTokenCodec;
+  chain: readonly PolicyStep[];
+  methods: MethodHandlers;
+  metrics: Metrics;
+  onInternalError?: (err: unknown) => void;
+}
+
+export class Gateway {
+  readonly #options: GatewayOptions;
+  readonly #deps: GatewayDeps;
+  /** In-flight requests by `session nonce:request id`, for legacy `notifications/cancelled`. */
+  readonly #cancellable = new Map<string, AbortController>();
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
+
+  constructor(options: GatewayOptions, deps: GatewayDeps) {
+    this.#options = options;
+    this.#deps = deps;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Resolves once no request is in flight (or after `timeoutMs`). */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): Promise<void> {
+    const correlationId = randomUUID();
+    const channel = new ResponseChannel(res, true);
+    channel.setHeader('X-Correlation-Id', correlationId);
+    let id: string | number | null = null;
+    let method = '-';
+    this.#inFlight++;
+    try {
+      checkOrigin(req, this.#options.isAllowedOrigin);
+      if (!this.#options.isAllowedHost(req.headers.host)) throw new GatewayError('origin_not_allowed', 'Host header not allowed');
+      if (req.method !== 'POST') {
+        // No standalone server stream (GET) and no server-side sessions to delete (DELETE).
+        channel.setHeader('Allow', 'POST');
+        throw new GatewayError('method_not_allowed', `${req.method ?? ''} is not supported on this endpoint; use POST`);
+      }
+      checkPostHeaders(req);
+      const message = parseMessage(await readBody(req, this.#options.maxBodyBytes));
+      const exchange = classify(req, message, this.#deps.sessions, endpointKey(endpoint), Math.floor(Date.now() / 1000));
+      id = exchange.id;
+      if (!isRequest(message)) {
+        this.#onNotification(message, exchange.session?.n);
+        channel.accepted();
+        return;
+      }
+      method = message.method;
+      const call: CallContext = {
+        correlationId,
+        exchange,
+        endpoint,
+        method,
+        params: message.params ?? {},
+        now: new Date(),
+        channel,
+      };
+      await runPolicyChain(this.#deps.chain, call);
+      const abort = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) abort.abort(new GatewayError('upstream_unavailable', 'client went away'));
+      };
+      res.once('close', onClose);
+      const cancelKey = exchange.session ? `${exchange.session.n}:${String(id)}` : undefined;
+      if (cancelKey) this.#cancellable.set(cancelKey, abort);
+      try {
+        const outcome = await this.#deps.methods.handle(call, abort.signal);
+        if (exchange.era === 'modern' && 'result' in outcome) completeModernResult(method, outcome.result);
+        channel.send('result' in outcome ? { jsonrpc: '2.0', id: message.id, result: outcome.result } : { jsonrpc: '2.0', id: message.id, error: outcome.error });
+        this.#deps.metrics.request(endpoint.kind, method, 'error' in outcome ? 'rpc_error' : call.answer ? 'schema_reject' : 'ok');
+      } finally {
+        res.off('close', onClose);
+        if (cancelKey) this.#cancellable.delete(cancelKey);
+      }
+    } catch (err) {
+      const rejection = this.#toGatewayError(err);
+      this.#deps.metrics.request(endpoint.kind, method, rejection.reason);
+      channel.fail(rejection, id);
+    } finally {
+      if (--this.#inFlight === 0 && this.#drained) {
+        this.#drained();
+        this.#drained = undefined;
+      }
+    }
+  }
+
+  #onNotification(message: unknown, sessionNonce: string | undefined): void {
+    if (!isObject(message) || message.method !== 'notifications/cancelled' || !sessionNonce) return;
+    const params = isObject(message.params) ? message.params : {};
+    const controller = this.#cancellable.get(`${sessionNonce}:${String(params.requestId)}`);
+    controller?.abort(new GatewayError('upstream_unavailable', 'cancelled by the client'));
+  }
+
+  #toGatewayError(err: unknown): GatewayError {
+    if (isGatewayError(err)) return err;
+    this.#deps.onInternalError?.(err);
+    return new GatewayError('internal_error', 'Internal error');
+  }
+}

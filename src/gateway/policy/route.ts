@@ -1,0 +1,57 @@
+/**
+ * Resolves the server version (and, for tools/call, the pinned tool) a request
+ * is for. It runs after authentication so that unauthenticated callers learn
+ * nothing about what exists, and before authorization, which needs the target.
+ *
+ * Rules:
+ * - per-server endpoint: version routing by major (404 / 410, see resolve.ts);
+ * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version;
+ * - a tool must be pinned in that version (unknown → invalid params, as MCP
+ *   specifies for unknown tools); a pinned tool whose live definition drifted
+ *   is withheld until re-approved (403 forbidden, `cause: schema_changed`).
+ */
+import { GatewayError } from '../errors.js';
+import type { Registry } from '../../registry/registry.js';
+import type { CallContext } from '../call.js';
+import { newestServable, parseAggregateName, resolveMajor } from '../routing/resolve.js';
+import type { PolicyStep } from './policy.js';
+
+export function route(registry: Registry): PolicyStep {
+  return {
+    name: 'route',
+    run(call) {
+      const { endpoint } = call;
+      if (endpoint.kind === 'server') {
+        const record = resolveMajor(registry, endpoint.slug, endpoint.major, call.now);
+        call.target = { record };
+        if (call.method === 'tools/call') resolveTool(call, registry, requireName(call));
+        return;
+      }
+      if (call.method !== 'tools/call') return;
+      const name = requireName(call);
+      const parsed = parseAggregateName(name);
+      const record = parsed && newestServable(registry, parsed.slug, call.now);
+      if (!parsed || !record) throw new GatewayError('invalid_params', `Unknown tool: ${name}`, { data: { tool: name } });
+      call.target = { record };
+      resolveTool(call, registry, parsed.tool, name);
+    },
+  };
+}
+
+function requireName(call: CallContext): string {
+  const name = call.params.name;
+  if (typeof name !== 'string' || name.length === 0) throw new GatewayError('invalid_params', 'tools/call requires params.name');
+  return name;
+}
+
+function resolveTool(call: CallContext, registry: Registry, tool: string, shownAs = tool): void {
+  const record = call.target!.record;
+  const pinned = record.tools.find((t) => t.name === tool);
+  if (!pinned) throw new GatewayError('invalid_params', `Unknown tool: ${shownAs}`, { data: { tool: shownAs } });
+  if (registry.isWithheld(record, tool)) {
+    throw new GatewayError('forbidden', `Tool ${shownAs} changed since it was approved and is withheld until re-approved`, {
+      data: { cause: 'schema_changed', server: record.slug, version: record.version, tool },
+    });
+  }
+  call.target = { record, tool: pinned };
+}

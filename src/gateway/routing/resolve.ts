@@ -1,0 +1,42 @@
+/**
+ * Which server version serves a request.
+ *
+ * Per-server endpoint `/mcp/v{N}/tools/{slug}/rpc`: the newest version of
+ * major N that is not sunset; if every version of major N is sunset the
+ * answer is 410 with the migration URL. The aggregate endpoint exposes each
+ * slug's newest non-sunset version (release versions before pre-releases).
+ */
+import semver from 'semver';
+import { GatewayError } from '../errors.js';
+import { isSunset, type Registry } from '../../registry/registry.js';
+import type { ServerRecord } from '../../registry/types.js';
+
+export function resolveMajor(registry: Registry, slug: string, major: number, now: Date): ServerRecord {
+  const ofMajor = registry.versions(slug).filter((r) => semver.major(r.version) === major);
+  if (ofMajor.length === 0) throw new GatewayError('not_found', `no server ${slug} with major version ${major}`);
+  const live = ofMajor.find((r) => !isSunset(r, now));
+  if (live) return live;
+  const newest = ofMajor[0]!;
+  throw sunsetError(newest);
+}
+
+export function sunsetError(record: ServerRecord): GatewayError {
+  return new GatewayError('sunset', `${record.slug}@${record.version} was sunset${record.sunsetAt ? ` at ${record.sunsetAt}` : ''}`, {
+    data: { ...(record.migrationUrl ? { migrationUrl: record.migrationUrl } : {}), sunsetAt: record.sunsetAt ?? null },
+  });
+}
+
+/** The version the aggregate endpoint serves for `slug`, if any. */
+export function newestServable(registry: Registry, slug: string, now: Date): ServerRecord | undefined {
+  const versions = registry.versions(slug).filter((r) => !isSunset(r, now));
+  return versions.find((r) => semver.prerelease(r.version) === null) ?? versions[0];
+}
+
+export const AGGREGATE_SEPARATOR = '__';
+
+/** Splits `{slug}__{tool}`; slugs cannot contain `_`, so the first `__` is the split. */
+export function parseAggregateName(name: string): { slug: string; tool: string } | undefined {
+  const at = name.indexOf(AGGREGATE_SEPARATOR);
+  if (at <= 0) return undefined;
+  return { slug: name.slice(0, at), tool: name.slice(at + AGGREGATE_SEPARATOR.length) };
+}

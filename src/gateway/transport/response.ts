@@ -1,0 +1,74 @@
+/**
+ * The outbound half of the transport: one HTTP response per JSON-RPC request,
+ * either a single JSON body or, as soon as something must be relayed before
+ * the result (progress, logging), a per-request SSE stream. Writes straight to
+ * the Node response: this is the hot path.
+ */
+import type { ServerResponse } from 'node:http';
+import type { JsonRpcId, JsonRpcMessage } from '../../mcp/jsonrpc.js';
+import type { GatewayError } from '../errors.js';
+
+export class ResponseChannel {
+  readonly #res: ServerResponse;
+  readonly #acceptsSse: boolean;
+  #headers: Record<string, string | number> = {};
+  #streaming = false;
+  #done = false;
+
+  constructor(res: ServerResponse, acceptsSse: boolean) {
+    this.#res = res;
+    this.#acceptsSse = acceptsSse;
+  }
+
+  /** Sets a header for the response; ignored once the status line is out. */
+  setHeader(name: string, value: string): void {
+    if (!this.#streaming) this.#headers[name] = value;
+  }
+
+  get finished(): boolean {
+    return this.#done;
+  }
+
+  /** Relays a message that precedes the result; upgrades the response to SSE. */
+  relay(message: JsonRpcMessage): void {
+    if (this.#done || !this.#acceptsSse || this.#res.destroyed) return;
+    if (!this.#streaming) {
+      this.#streaming = true;
+      this.#headers['content-type'] = 'text/event-stream';
+      this.#headers['cache-control'] = 'no-cache, no-transform';
+      this.#headers['x-accel-buffering'] = 'no';
+      this.#res.writeHead(200, this.#headers);
+    }
+    this.#res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  /** Sends the final JSON-RPC message and ends the response. */
+  send(message: JsonRpcMessage, status = 200): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#res.destroyed) return;
+    const body = JSON.stringify(message);
+    if (this.#streaming) {
+      this.#res.end(`event: message\ndata: ${body}\n\n`);
+      return;
+    }
+    this.#headers['content-type'] = 'application/json';
+    this.#headers['content-length'] = Buffer.byteLength(body);
+    this.#res.writeHead(status, this.#headers);
+    this.#res.end(body);
+  }
+
+  /** Renders a rejection: its HTTP status and headers, or an error event on an open stream. */
+  fail(err: GatewayError, id: JsonRpcId | null): void {
+    if (err.headers) for (const [k, v] of Object.entries(err.headers)) this.setHeader(k, v);
+    this.send({ jsonrpc: '2.0', id, error: err.toRpcError() }, err.status);
+  }
+
+  /** Accepts a notification or a client response: 202, no body. */
+  accepted(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#res.writeHead(202, this.#headers);
+    this.#res.end();
+  }
+}

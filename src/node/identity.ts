@@ -1,0 +1,89 @@
+/**
+ * The node's long-lived secrets, created on first start inside the data
+ * directory with mode 0600:
+ * - `identity.jwk`: the Ed25519 identity key (signs manifests, checkpoints;
+ *   its public half is the node's identity toward peers);
+ * - `session.key`: the HMAC key for self-contained legacy session tokens
+ *   (share it between replicas so any replica can serve any session);
+ * - `admin.token`: the bootstrap admin token (only its hash is kept in memory).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK } from 'jose';
+
+/** The key type jose signs with. */
+export type SigningKey = Exclude<Awaited<ReturnType<typeof importJWK>>, Uint8Array>;
+
+export interface NodeIdentity {
+  privateJwk: JWK;
+  publicJwk: JWK;
+  /** RFC 7638 thumbprint of the public key: a stable key id. */
+  kid: string;
+  privateKey: SigningKey;
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function writeSecret(path: string, content: string): Promise<void> {
+  // 'wx' so two starts racing on a fresh directory never overwrite each other's key.
+  await writeFile(path, content, { mode: 0o600, flag: 'wx' });
+  await chmod(path, 0o600);
+}
+
+export async function ensureDataDir(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+}
+
+export async function loadOrCreateIdentity(dataDir: string): Promise<{ identity: NodeIdentity; created: boolean }> {
+  const path = join(dataDir, 'identity.jwk');
+  let text = await readIfExists(path);
+  let created = false;
+  if (text === undefined) {
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    text = JSON.stringify(await exportJWK(privateKey));
+    await writeSecret(path, text + '\n');
+    created = true;
+  }
+  const privateJwk = JSON.parse(text) as JWK;
+  const { d: _d, ...publicJwk } = privateJwk;
+  const privateKey = (await importJWK(privateJwk, "EdDSA")) as SigningKey;
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return { identity: { privateJwk, publicJwk: { ...publicJwk, kid }, kid, privateKey }, created };
+}
+
+export async function loadOrCreateSessionKey(dataDir: string): Promise<Buffer> {
+  const path = join(dataDir, 'session.key');
+  const text = await readIfExists(path);
+  if (text !== undefined) return Buffer.from(text.trim(), 'base64url');
+  const key = randomBytes(32);
+  await writeSecret(path, key.toString('base64url') + '\n');
+  return key;
+}
+
+/** The bootstrap admin token: returned in clear only when it was just created. */
+export async function loadOrCreateAdminToken(dataDir: string): Promise<{ token: string; created: boolean }> {
+  const path = join(dataDir, 'admin.token');
+  const text = await readIfExists(path);
+  if (text !== undefined) return { token: text.trim(), created: false };
+  const token = `tmadm_${randomBytes(32).toString('base64url')}`;
+  await writeSecret(path, token + '\n');
+  return { token, created: true };
+}
+
+/** Constant-time check of a presented secret against a known one (by SHA-256 digest). */
+export function secretMatches(presented: string, expectedDigest: Buffer): boolean {
+  const digest = createHash('sha256').update(presented).digest();
+  return timingSafeEqual(digest, expectedDigest);
+}
+
+export function digestSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
