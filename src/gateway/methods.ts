@@ -61,7 +61,7 @@ export class MethodHandlers {
     if (call.endpoint.kind === 'aggregate') return { tools: { listChanged: false }, logging: {} };
     const record = call.target!.record;
     const state = this.#deps.backends.get(serverKey(record.slug, record.version), record.backend).state();
-    const upstream = (state as { capabilities?: Record<string, unknown> }).capabilities ?? {};
+    const { tools: _tools, tasks: _tasks, ...upstream } = state.capabilities ?? {};
     // Tools are always the gateway's own (pinned); other capabilities are the backend's.
     return { ...upstream, tools: { listChanged: false } };
   }

@@ -27,6 +27,13 @@ export class Metrics {
   }
 }
 
+/** Method labels come from clients: only MCP's own method names are kept, the rest count as `other`. */
+const KNOWN_METHODS = new Set([
+  '-', 'initialize', 'server/discover', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/read',
+  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'prompts/list', 'prompts/get',
+  'completion/complete', 'logging/setLevel', 'subscriptions/listen',
+]);
+
 function escapeLabel(value: string): string {
-  return value.length > 64 ? 'other' : value.replace(/["\\\n]/g, '_');
+  return KNOWN_METHODS.has(value) ? value : 'other';
 }

@@ -21,6 +21,8 @@
  * backend should run {@link assertAddressAllowed} on the address it actually
  * dials (e.g. in the HTTP agent's `lookup`).
  */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { LookupFunction } from 'node:net';
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import { RegistryError } from './errors.js';
@@ -299,4 +301,26 @@ function redactUserinfo(url: URL): string {
   copy.username = '';
   copy.password = '';
   return copy.href;
+}
+
+/**
+ * A `dns.lookup`-compatible resolver for backend connections that applies the
+ * same policy to the address actually dialled, so a name that passed the
+ * check at registration cannot later be re-pointed (DNS rebinding) at a
+ * metadata, link-local or otherwise refused address.
+ */
+export function guardedLookup(policy: SsrfPolicy): LookupFunction {
+  return ((hostname: string, options: LookupOptions, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      try {
+        for (const a of addresses) assertAddressAllowed(a.address, policy, { host: hostname });
+      } catch (refused) {
+        return callback(refused as Error, '', 0);
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0]!;
+      callback(null, first.address, first.family);
+    });
+  }) as LookupFunction;
 }

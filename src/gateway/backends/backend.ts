@@ -41,6 +41,8 @@ export interface BackendState {
   era?: Era;
   protocolVersion?: string;
   serverInfo?: Record<string, unknown>;
+  /** What the server declared it supports (initialize / server/discover). */
+  capabilities?: Record<string, unknown>;
   /** stdio only. */
   pid?: number;
   restarts?: number;

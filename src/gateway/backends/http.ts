@@ -12,6 +12,7 @@
  * prebuilt templates, each body is parsed exactly once and nothing is
  * schema-validated: only the structural checks from `jsonrpc.ts`.
  */
+import type { LookupFunction } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -44,6 +45,8 @@ export interface HttpBackendOptions {
   headers?: Record<string, string>;
   /** How the gateway introduces itself when no client context is given. Default `GATEWAY_INFO`. */
   clientInfo?: { name: string; version: string };
+  /** Resolver for connections; the node passes one that enforces the SSRF policy on the dialled address. */
+  lookup?: LookupFunction;
 }
 
 type Body = Dispatcher.ResponseData['body'];
@@ -118,6 +121,7 @@ export class HttpBackend implements Backend {
   private sessionId: string | undefined;
   private protocolVersion: string | undefined;
   private serverInfo: Record<string, unknown> | undefined;
+  private capabilities: Record<string, unknown> | undefined;
   private status: BackendStatus = 'idle';
   private lastError: string | undefined;
   private nextId = 0;
@@ -130,7 +134,11 @@ export class HttpBackend implements Backend {
     this.callTimeoutMs = options.callTimeoutMs;
     const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.setupTimeoutMs = connectTimeout + options.callTimeoutMs;
-    this.pool = new Pool(target.origin, { connections: options.connections ?? DEFAULT_CONNECTIONS, connectTimeout });
+    this.pool = new Pool(target.origin, {
+      connections: options.connections ?? DEFAULT_CONNECTIONS,
+      connectTimeout,
+      ...(options.lookup ? { connect: { lookup: options.lookup } } : {}),
+    });
     this.clientInfo = options.clientInfo ?? { ...GATEWAY_INFO };
     this.defaultEnvelope = {
       [META_PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION,
@@ -237,6 +245,7 @@ export class HttpBackend implements Backend {
       era: this.era,
       protocolVersion: this.protocolVersion,
       serverInfo: this.serverInfo,
+      capabilities: this.capabilities,
       lastError: this.lastError,
     };
   }
@@ -480,6 +489,7 @@ export class HttpBackend implements Backend {
         this.protocolVersion = MODERN_PROTOCOL_VERSION;
         const info = isObject(result._meta) ? result._meta[META_SERVER_INFO] : undefined;
         this.serverInfo = isObject(info) ? info : undefined;
+        this.capabilities = isObject(result.capabilities) ? result.capabilities : undefined;
         return 'modern';
       }
     }
@@ -510,6 +520,7 @@ export class HttpBackend implements Backend {
     this.sessionId = reply.sessionId;
     this.protocolVersion = version;
     this.serverInfo = isObject(result.serverInfo) ? result.serverInfo : undefined;
+    this.capabilities = isObject(result.capabilities) ? result.capabilities : undefined;
     this.legacyHeaders =
       reply.sessionId === undefined
         ? { ...this.initHeaders, 'mcp-protocol-version': version }

@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { HttpBackend } from './http.js';
 import { StdioBackend } from './stdio.js';
+import { guardedLookup } from '../../registry/ssrf.js';
 
 export interface BackendManagerOptions {
   backends: NodeConfig['backends'];
@@ -55,6 +56,7 @@ export class BackendManager {
         connections: cfg.connections,
         ...(spec.headers ? { headers: spec.headers } : {}),
         clientInfo: { ...GATEWAY_INFO },
+        lookup: guardedLookup({ allowLoopback: cfg.allowLoopback, allowPrivate: cfg.allowPrivate }),
       });
     }
     return new StdioBackend(

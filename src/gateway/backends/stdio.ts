@@ -151,6 +151,7 @@ export class StdioBackend implements Backend {
   private restartTimer: NodeJS.Timeout | undefined;
   private protocolVersion: string | undefined;
   private serverInfo: Record<string, unknown> | undefined;
+  private capabilities: Record<string, unknown> | undefined;
   private lastError: string | undefined;
   /** Settled by the next attempt that becomes ready or fails; created only when someone awaits. */
   private readiness: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
@@ -251,6 +252,7 @@ export class StdioBackend implements Backend {
       s.protocolVersion = this.protocolVersion;
     }
     if (this.serverInfo !== undefined) s.serverInfo = this.serverInfo;
+    if (this.capabilities !== undefined) s.capabilities = this.capabilities;
     const pid = this.child?.proc.pid;
     if (pid !== undefined) s.pid = pid;
     if (this.lastError !== undefined) s.lastError = this.lastError;
@@ -367,6 +369,7 @@ export class StdioBackend implements Backend {
     if (child.gone) return;
     this.protocolVersion = version;
     this.serverInfo = isObject(outcome.result.serverInfo) ? outcome.result.serverInfo : undefined;
+    this.capabilities = isObject(outcome.result.capabilities) ? outcome.result.capabilities : undefined;
     this.write(child, '{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
     child.ready = true;
     this.status = 'ready';
