@@ -9,6 +9,7 @@ import Router from '@koa/router';
 import type { Gateway } from '../gateway/gateway.js';
 import { jsonErrors, HttpError } from '../http/errors.js';
 import type { Endpoint } from '../gateway/call.js';
+import { GatewayError } from '../gateway/errors.js';
 import { SLUG_PATTERN } from '../registry/types.js';
 
 export interface AppParts {
@@ -38,7 +39,14 @@ export function buildApp(parts: AppParts): Koa {
       const m = PER_SERVER_PATH.exec(path);
       if (m && SLUG_PATTERN.test(m[2]!)) endpoint = { kind: 'server', slug: m[2]!, major: Number(m[1]) };
     }
-    if (!endpoint) return next();
+    if (!endpoint) {
+      if (!path.startsWith('/mcp/')) return next();
+      // Anything else under /mcp/ is an MCP client with a wrong URL: answer in JSON-RPC.
+      ctx.respond = false;
+      const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: new GatewayError('not_found', `no MCP endpoint at ${path}`).toRpcError() });
+      ctx.res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
     ctx.respond = false;
     await parts.gateway.handle(ctx.req, ctx.res, endpoint);
   });

@@ -72,6 +72,8 @@ const DEFAULT_CONNECTIONS = 64;
 /** After the response event, how long the rest of an SSE body may take before its socket is dropped. */
 const STREAM_LINGER_MS = 1_000;
 const CLOSE_GRACE_MS = 1_000;
+/** undici's headers/body timers are coarse (fast timers, ~500 ms ticks): kept past the precise deadline. */
+const UNDICI_TIMER_SLACK_MS = 1_000;
 const noop = (): void => {};
 
 /**
@@ -317,8 +319,10 @@ export class HttpBackend implements Backend {
         headers: x.headers,
         body: x.body,
         signal: x.signal,
-        headersTimeout: x.timeoutMs,
-        bodyTimeout: x.timeoutMs,
+        // The call's own deadline (x.signal) decides; undici's timers tick at ~0.5 s
+        // resolution and may fire that much early, so they only back it up.
+        headersTimeout: x.timeoutMs + UNDICI_TIMER_SLACK_MS,
+        bodyTimeout: x.timeoutMs + UNDICI_TIMER_SLACK_MS,
       });
     } catch (err) {
       throw transportError(err);

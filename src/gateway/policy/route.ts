@@ -5,7 +5,8 @@
  *
  * Rules:
  * - per-server endpoint: version routing by major (404 / 410, see resolve.ts);
- * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version;
+ * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version
+ *   (410 when every version of the slug is sunset);
  * - a tool must be pinned in that version (unknown → invalid params, as MCP
  *   specifies for unknown tools); a pinned tool whose live definition drifted
  *   is withheld until re-approved (403 forbidden, `cause: schema_changed`).
@@ -13,7 +14,7 @@
 import { GatewayError } from '../errors.js';
 import type { Registry } from '../../registry/registry.js';
 import type { CallContext } from '../call.js';
-import { newestServable, parseAggregateName, resolveMajor } from '../routing/resolve.js';
+import { newestServable, parseAggregateName, resolveMajor, sunsetError } from '../routing/resolve.js';
 import type { PolicyStep } from './policy.js';
 
 export function route(registry: Registry): PolicyStep {
@@ -31,6 +32,7 @@ export function route(registry: Registry): PolicyStep {
       const name = requireName(call);
       const parsed = parseAggregateName(name);
       const record = parsed && newestServable(registry, parsed.slug, call.now);
+      if (parsed && !record && registry.versions(parsed.slug).length > 0) throw sunsetError(registry.versions(parsed.slug));
       if (!parsed || !record) throw new GatewayError('invalid_params', `Unknown tool: ${name}`, { data: { tool: name } });
       call.target = { record };
       resolveTool(call, registry, parsed.tool, name);

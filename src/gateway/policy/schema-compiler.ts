@@ -34,9 +34,11 @@ export interface Violation {
 export type ArgumentValidator = (args: unknown) => Violation[] | undefined;
 
 const boundedRegExp = Object.assign(
-  (pattern: string) => {
+  (pattern: string, flags = '') => {
     const re = RE2JS.compile(pattern);
-    return { test: (input: string) => re.test(input) };
+    // Ajv caches compiled patterns per instance by `toString()`: it must name the
+    // pattern, or every schema would share the first pattern ever compiled.
+    return { test: (input: string) => re.test(input), toString: () => `/${pattern}/${flags}` };
   },
   { code: 'boundedRegExp' },
 );
@@ -85,8 +87,9 @@ function toViolations(errors: ErrorObject[]): Violation[] {
   return errors.map((e) => {
     let path = e.instancePath || '/';
     if (e.keyword === 'required') path = `${e.instancePath}/${String((e.params as { missingProperty?: string }).missingProperty)}`;
-    if (e.keyword === 'additionalProperties') {
-      path = `${e.instancePath}/${String((e.params as { additionalProperty?: string }).additionalProperty)}`;
+    if (e.keyword === 'additionalProperties' || e.keyword === 'unevaluatedProperties') {
+      const params = e.params as { additionalProperty?: string; unevaluatedProperty?: string };
+      path = `${e.instancePath}/${String(params.additionalProperty ?? params.unevaluatedProperty)}`;
     }
     return { path, message: e.message ?? 'is invalid', keyword: e.keyword };
   });

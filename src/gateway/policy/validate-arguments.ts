@@ -20,7 +20,7 @@ export function validateArguments(): PolicyStep {
     run(call) {
       const tool = call.target?.tool;
       if (!tool) return;
-      const args = call.params.arguments ?? {};
+      const args = call.params.arguments === undefined ? {} : call.params.arguments;
       if (!isObject(args)) throw new GatewayError('invalid_params', 'tools/call arguments must be an object');
       let validate = validators.get(tool);
       if (!validate) {

@@ -17,7 +17,7 @@ export function versionGate(): PolicyStep {
     run(call) {
       const record = call.target?.record;
       if (!record) return;
-      if (isSunset(record, call.now)) throw sunsetError(record);
+      if (isSunset(record, call.now)) throw sunsetError([record]);
       if (record.lifecycle !== 'deprecated') return;
       for (const [name, value] of Object.entries(deprecationHeaders(record))) call.channel.setHeader(name, value);
     },

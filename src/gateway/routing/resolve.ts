@@ -2,9 +2,10 @@
  * Which server version serves a request.
  *
  * Per-server endpoint `/mcp/v{N}/tools/{slug}/rpc`: the newest version of
- * major N that is not sunset; if every version of major N is sunset the
- * answer is 410 with the migration URL. The aggregate endpoint exposes each
- * slug's newest non-sunset version (release versions before pre-releases).
+ * major N that is not sunset (release versions before pre-releases); if
+ * every version of major N is sunset the answer is 410 with the migration
+ * URL. The aggregate endpoint exposes each slug's newest non-sunset version
+ * (release versions before pre-releases).
  */
 import semver from 'semver';
 import { GatewayError } from '../errors.js';
@@ -14,15 +15,20 @@ import type { ServerRecord } from '../../registry/types.js';
 export function resolveMajor(registry: Registry, slug: string, major: number, now: Date): ServerRecord {
   const ofMajor = registry.versions(slug).filter((r) => semver.major(r.version) === major);
   if (ofMajor.length === 0) throw new GatewayError('not_found', `no server ${slug} with major version ${major}`);
-  const live = ofMajor.find((r) => !isSunset(r, now));
-  if (live) return live;
-  const newest = ofMajor[0]!;
-  throw sunsetError(newest);
+  // Release versions before pre-releases, as on the aggregate endpoint: a 1.5.0-beta.1
+  // must not silently replace 1.4.0 for every client of /mcp/v1/….
+  const live = ofMajor.filter((r) => !isSunset(r, now));
+  const chosen = live.find((r) => semver.prerelease(r.version) === null) ?? live[0];
+  if (chosen) return chosen;
+  throw sunsetError(ofMajor);
 }
 
-export function sunsetError(record: ServerRecord): GatewayError {
+/** 410 for a set of sunset versions (newest first): names the newest, with the first migration URL any of them gives. */
+export function sunsetError(versions: readonly ServerRecord[]): GatewayError {
+  const record = versions[0]!;
+  const migrationUrl = versions.find((r) => r.migrationUrl)?.migrationUrl;
   return new GatewayError('sunset', `${record.slug}@${record.version} was sunset${record.sunsetAt ? ` at ${record.sunsetAt}` : ''}`, {
-    data: { ...(record.migrationUrl ? { migrationUrl: record.migrationUrl } : {}), sunsetAt: record.sunsetAt ?? null },
+    data: { ...(migrationUrl ? { migrationUrl } : {}), sunsetAt: record.sunsetAt ?? null },
   });
 }
 
