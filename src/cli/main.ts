@@ -8,9 +8,6 @@
  */
 import { parseArgs } from 'node:util';
 import { CliError } from './admin-client.js';
-import { startCommand } from './commands/start.js';
-import { serverCommand } from './commands/server.js';
-import { initCommand } from './commands/init.js';
 
 const USAGE = `usage: toolmesh <command>
 
@@ -32,17 +29,22 @@ async function main(argv: string[]): Promise<void> {
         args: rest,
         options: { data: { type: 'string' }, config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } },
       });
+      // Loaded on demand: admin commands should not pay for loading the whole node.
+      const { startCommand } = await import('./commands/start.js');
       await startCommand(values);
       return;
     }
     case 'init': {
       const { values } = parseArgs({ args: rest, options: { data: { type: 'string' } } });
+      const { initCommand } = await import('./commands/init.js');
       await initCommand(values);
       return;
     }
-    case 'server':
+    case 'server': {
+      const { serverCommand } = await import('./commands/server.js');
       await serverCommand(rest);
       return;
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -8,9 +8,8 @@
  * Prototype-polluting keys must not leak into the (in-process) gateway, and
  * after everything the gateway still serves both official SDK clients.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 
-const tap = t;
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestNode, removeDir } from '../helpers/node.js';
@@ -66,7 +65,7 @@ const SESSION_INVALID: Expected = { status: 404, code: -32001, reason: 'session_
 const NOT_FOUND: Expected = { status: 404, code: -32004, reason: 'not_found' };
 
 /** Sends one hostile request and checks the rejection and that the backend saw nothing. */
-async function refused(t: typeof tap, what: string, send: () => Promise<RawResponse>, expected: Expected): Promise<RawResponse> {
+async function refused(t: Test, what: string, send: () => Promise<RawResponse>, expected: Expected): Promise<RawResponse> {
   const before = traffic();
   const res = await send();
   t.equal(res.status, expected.status, `${what}: HTTP ${expected.status}`);

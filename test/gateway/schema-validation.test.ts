@@ -12,14 +12,13 @@
  * (look-around, back-references) is refused at registration (400
  * `invalid_schema`), and nothing is ever fetched.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startTestNode, removeDir } from '../helpers/node.js';
 import { connect, type AnyClient, type Era } from '../helpers/clients.js';
 import { startJsonSchemaBackend, type RawTool } from '../helpers/json-schema-backend.js';
 
-const tap = t;
 
 const DRAFT07 = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -157,7 +156,7 @@ function calls(tool: string): number {
 }
 
 /** Checks an isError schema rejection and that it lists exactly `expected`. */
-function expectRejection(t: typeof tap, result: any, tool: string, expected: string[], what: string) {
+function expectRejection(t: Test, result: any, tool: string, expected: string[], what: string) {
   t.equal(result.isError, true, `${what}: isError`);
   const text: string = result.content?.[0]?.text ?? '';
   t.match(text, new RegExp(`^Invalid arguments for tool ${tool}:`), `${what}: the text names the tool`);

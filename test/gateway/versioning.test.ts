@@ -8,9 +8,8 @@
  * versions are immutable; every lifecycle change is in the history with its
  * actor; promotion only moves forward.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 
-const tap = t;
 import { startTestNode, removeDir } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { modern, rawPost } from '../helpers/clients.js';
@@ -33,7 +32,7 @@ const perServer = (major: number, slug = 'lib') => `${tn.url}/mcp/v${major}/tool
 const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 /** The server version an endpoint answers as, asked in both eras. */
-async function servedVersion(t: typeof tap, url: string): Promise<string | undefined> {
+async function servedVersion(t: Test, url: string): Promise<string | undefined> {
   const m = modern('server/discover');
   const discover = await rawPost(url, m.body, m.headers);
   const modernVersion = discover.body?.result?._meta?.['io.modelcontextprotocol/serverInfo']?.version;
@@ -61,14 +60,14 @@ async function aggregateTools(): Promise<Map<string, string>> {
   return new Map((res.body?.result?.tools ?? []).map((x: any) => [x.name, x._meta?.['io.toolmesh/server']?.version]));
 }
 
-function expectSunset(t: typeof tap, res: Awaited<ReturnType<typeof rawPost>>, what: string, migrationUrl: string | undefined) {
+function expectSunset(t: Test, res: Awaited<ReturnType<typeof rawPost>>, what: string, migrationUrl: string | undefined) {
   t.equal(res.status, 410, `${what}: 410 Gone`);
   t.equal(res.body?.error?.code, -32010, `${what}: code -32010`);
   t.equal(res.body?.error?.data?.reason, 'sunset', `${what}: reason sunset`);
   t.equal(res.body?.error?.data?.migrationUrl, migrationUrl, `${what}: data.migrationUrl`);
 }
 
-function expectNotFound(t: typeof tap, res: Awaited<ReturnType<typeof rawPost>>, what: string) {
+function expectNotFound(t: Test, res: Awaited<ReturnType<typeof rawPost>>, what: string) {
   t.equal(res.status, 404, `${what}: 404`);
   t.equal(res.body?.error?.code, -32004, `${what}: code -32004`);
   t.equal(res.body?.error?.data?.reason, 'not_found', `${what}: reason not_found`);

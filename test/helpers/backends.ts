@@ -98,7 +98,9 @@ export async function startLegacyHttpBackend(): Promise<TestBackend> {
         res.writeHead(404).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }));
         return;
       }
-      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => transports.set(id, transport!) });
+      transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => {
+        transports.set(id, transport!);
+      } });
       await build().connect(transport);
     }
     await transport.handleRequest(req, res, body);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import Ajv from 'ajv';
-import addFormats from 'ajv-formats';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => void;
 import {
   LIFECYCLE_META_KEY,
   OFFICIAL_META_KEY,

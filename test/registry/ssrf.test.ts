@@ -171,6 +171,7 @@ t.test('blocked details name the address, the class and the config key', async (
     details: { host: 'localhost', address: '127.0.0.1', addressClass: 'loopback', configKey: 'backends.allowLoopback' },
   });
   await t.rejects(checkBackendUrl('http://[::ffff:10.1.1.1]/', STRICT, lookup), {
+    code: 'ssrf_blocked',
     details: { addressClass: 'private', embeddedIPv4: '10.1.1.1', configKey: 'backends.allowPrivate' },
   });
 });
