@@ -24,6 +24,7 @@ import { serversRoutes } from '../admin/servers-routes.js';
 import { requireAdmin } from '../admin/admin-auth.js';
 import { catalogRoutes } from '../catalog/catalog-routes.js';
 import { buildApp } from './http-app.js';
+import { nodeListener } from './listener.js';
 import { Metrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 import {
@@ -108,7 +109,6 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
 
   let ready = false;
   const app = buildApp({
-    gateway,
     routers: [catalogRoutes({ registry, publicUrl: () => publicUrl })],
     adminRouters: [serversRoutes({ registry, backends })],
     adminAuth: requireAdmin({ bootstrapTokenDigest: digestSecret(admin.token) }),
@@ -116,7 +116,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     renderMetrics: () => metrics.render(),
     onInternalError,
   });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, app.callback());
+  const server: Server = createServer({ keepAliveTimeout: 65_000 }, nodeListener(gateway, app.callback()));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

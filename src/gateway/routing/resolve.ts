@@ -12,13 +12,24 @@ import { GatewayError } from '../errors.js';
 import { isSunset, type Registry } from '../../registry/registry.js';
 import type { ServerRecord } from '../../registry/types.js';
 
+/** Parsed once per (immutable) record: version routing runs on every request. */
+const parsed = new WeakMap<ServerRecord, { major: number; release: boolean }>();
+function versionOf(record: ServerRecord): { major: number; release: boolean } {
+  let v = parsed.get(record);
+  if (!v) {
+    v = { major: semver.major(record.version), release: semver.prerelease(record.version) === null };
+    parsed.set(record, v);
+  }
+  return v;
+}
+
 export function resolveMajor(registry: Registry, slug: string, major: number, now: Date): ServerRecord {
-  const ofMajor = registry.versions(slug).filter((r) => semver.major(r.version) === major);
+  const ofMajor = registry.versions(slug).filter((r) => versionOf(r).major === major);
   if (ofMajor.length === 0) throw new GatewayError('not_found', `no server ${slug} with major version ${major}`);
   // Release versions before pre-releases, as on the aggregate endpoint: a 1.5.0-beta.1
   // must not silently replace 1.4.0 for every client of /mcp/v1/….
   const live = ofMajor.filter((r) => !isSunset(r, now));
-  const chosen = live.find((r) => semver.prerelease(r.version) === null) ?? live[0];
+  const chosen = live.find((r) => versionOf(r).release) ?? live[0];
   if (chosen) return chosen;
   throw sunsetError(ofMajor);
 }
@@ -35,7 +46,7 @@ export function sunsetError(versions: readonly ServerRecord[]): GatewayError {
 /** The version the aggregate endpoint serves for `slug`, if any. */
 export function newestServable(registry: Registry, slug: string, now: Date): ServerRecord | undefined {
   const versions = registry.versions(slug).filter((r) => !isSunset(r, now));
-  return versions.find((r) => semver.prerelease(r.version) === null) ?? versions[0];
+  return versions.find((r) => versionOf(r).release) ?? versions[0];
 }
 
 export const AGGREGATE_SEPARATOR = '__';

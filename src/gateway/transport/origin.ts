@@ -18,6 +18,19 @@ export function isLoopbackHost(host: string): boolean {
 
 export function originPolicy(options: { listenHost: string; publicUrl: () => string; allowedOrigins: string[] }) {
   const loopbackListener = isLoopbackHost(options.listenHost);
+  // The public URL is known only once the listener is bound; parse it once, then reuse.
+  let parsedFor = '';
+  let publicOrigin = '';
+  let publicHost = '';
+  const refresh = () => {
+    const current = options.publicUrl();
+    if (current !== parsedFor && current) {
+      const url = new URL(current);
+      parsedFor = current;
+      publicOrigin = url.origin;
+      publicHost = url.hostname;
+    }
+  };
   const configured = new Set(options.allowedOrigins.map((o) => o.replace(/\/+$/, '').toLowerCase()));
   return {
     isAllowedOrigin(origin: string): boolean {
@@ -29,14 +42,17 @@ export function originPolicy(options: { listenHost: string; publicUrl: () => str
       } catch {
         return false;
       }
-      if (url.origin === new URL(options.publicUrl()).origin) return true;
+      refresh();
+      if (url.origin === publicOrigin) return true;
       return loopbackListener && isLoopbackHost(url.hostname);
     },
     isAllowedHost(hostHeader: string | undefined): boolean {
       if (!loopbackListener) return true;
       if (hostHeader === undefined) return false;
       const host = hostnameOf(hostHeader);
-      return isLoopbackHost(host) || host === new URL(options.publicUrl()).hostname;
+      if (isLoopbackHost(host)) return true;
+      refresh();
+      return host === publicHost;
     },
   };
 }

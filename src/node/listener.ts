@@ -1,0 +1,28 @@
+/**
+ * The node's one HTTP listener. MCP endpoints go straight to the gateway,
+ * which writes its own response (the hot path skips Koa's context, routing
+ * tables and body parsing); everything else is the Koa app's.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { GatewayError } from '../gateway/errors.js';
+import type { Gateway } from '../gateway/gateway.js';
+import { matchMcpPath } from '../gateway/routing/endpoint.js';
+
+export function nodeListener(gateway: Gateway, app: RequestListener): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (!url.startsWith('/mcp')) return app(req, res);
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    const endpoint = matchMcpPath(path);
+    if (endpoint === undefined) return app(req, res);
+    if (endpoint === null) {
+      // A wrong URL under /mcp/ is still an MCP client: answer in JSON-RPC.
+      const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: new GatewayError('not_found', `no MCP endpoint at ${path}`).toRpcError() });
+      res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    // handle() answers every failure itself; a throw here means the socket is unusable.
+    gateway.handle(req, res, endpoint).catch(() => res.destroy());
+  };
+}
