@@ -18,20 +18,13 @@ import {
   type BackendSpec,
   type HistoryEntry,
   type Lifecycle,
+  type ObservedTool,
   type PinnedTool,
   type RegistrationInput,
   type ServerRecord,
 } from './types.js';
 
-/** A tool as the backend currently describes it. */
-export interface ObservedTool {
-  name: string;
-  title?: string;
-  description?: string;
-  inputSchema: Record<string, unknown>;
-  outputSchema?: Record<string, unknown>;
-  annotations?: Record<string, unknown>;
-}
+export type { ObservedTool };
 
 export interface RegistryDeps {
   /** Asks a backend for its tools (spawning or connecting as needed). */

@@ -13,14 +13,18 @@ export type BackendSpec =
 
 export type ToolAccess = 'read' | 'write';
 
-/** A tool as pinned at approval: what clients are shown and what arguments are validated against. */
-export interface PinnedTool {
+/** A tool as the backend describes it. */
+export interface ObservedTool {
   name: string;
   title?: string;
   description?: string;
   inputSchema: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
   annotations?: Record<string, unknown>;
+}
+
+/** A tool as pinned at approval: what clients are shown and what arguments are validated against. */
+export interface PinnedTool extends ObservedTool {
   /** Registry-approved classification; the backend's hints never decide it. */
   access: ToolAccess;
   approvedBy: string;
