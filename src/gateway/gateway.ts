@@ -66,7 +66,7 @@ export class Gateway {
 
   async handle(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): Promise<void> {
     const correlationId = randomUUID();
-    const channel = new ResponseChannel(res, true);
+    const channel = new ResponseChannel(res, true, prefersEventStream(req.headers.accept));
     channel.setHeader('X-Correlation-Id', correlationId);
     let id: string | number | null = null;
     let method = '-';
@@ -110,7 +110,7 @@ export class Gateway {
         const outcome = await this.#deps.methods.handle(call, abort.signal);
         if (exchange.era === 'modern' && 'result' in outcome) completeModernResult(method, outcome.result);
         channel.send('result' in outcome ? { jsonrpc: '2.0', id: message.id, result: outcome.result } : { jsonrpc: '2.0', id: message.id, error: outcome.error });
-        this.#deps.metrics.request(endpoint.kind, method, 'error' in outcome ? 'rpc_error' : call.answer ? 'schema_reject' : 'ok');
+        this.#deps.metrics.request(endpoint.kind, method, 'error' in outcome ? 'rpc_error' : call.answer ? String((call.answer._meta as Record<string, unknown> | undefined)?.['io.toolmesh/reason'] ?? 'answered') : 'ok');
       } finally {
         res.off('close', onClose);
         if (cancelKey) this.#cancellable.delete(cancelKey);
@@ -139,4 +139,12 @@ export class Gateway {
     this.#deps.onInternalError?.(err);
     return new GatewayError('internal_error', 'Internal error');
   }
+}
+
+/** `Accept: text/event-stream, application/json` — the client ranks streams first. */
+function prefersEventStream(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const sse = accept.indexOf('text/event-stream');
+  const json = accept.indexOf('application/json');
+  return sse >= 0 && (json < 0 || sse < json);
 }

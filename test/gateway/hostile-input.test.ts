@@ -61,6 +61,7 @@ const PARSE_ERROR: Expected = { status: 400, code: -32700, reason: 'parse_error'
 const INVALID_REQUEST: Expected = { status: 400, code: -32600, reason: 'invalid_request' };
 const INVALID_PARAMS: Expected = { status: 400, code: -32602, reason: 'invalid_params' };
 const HEADER_MISMATCH: Expected = { status: 400, code: -32020, reason: 'header_mismatch' };
+const UNSUPPORTED_VERSION: Expected = { status: 400, code: -32022, reason: 'unsupported_protocol_version' };
 const SESSION_INVALID: Expected = { status: 404, code: -32001, reason: 'session_invalid' };
 const NOT_FOUND: Expected = { status: 404, code: -32004, reason: 'not_found' };
 
@@ -160,19 +161,38 @@ for (const ep of endpoints) {
       ['string arguments', { name: ep.echo, arguments: 'text=x' }],
       ['numeric arguments', { name: ep.echo, arguments: 1 }],
       ['null arguments', { name: ep.echo, arguments: null }],
+    ];
+    for (const [what, params] of cases) {
+      const res = await refused(t, `modern tools/call, ${what}`, () => modernPost(ep.url, 'tools/call', params), INVALID_PARAMS);
+      t.equal(res.body?.id, 1, `modern tools/call, ${what}: the error echoes the request id`);
+      await refused(t, `legacy tools/call, ${what}`, () => legacy(ep.url, { id: 2, method: 'tools/call', params }), INVALID_PARAMS);
+    }
+
+    // A name that is no pinned tool is a tool execution error (as the SDK servers answer it),
+    // so a model can correct itself; the backend never sees it.
+    const unknown: [string, Record<string, unknown>][] = [
       ['unknown tool', { name: ep.url === AGGREGATE ? 'legacy__nope' : 'nope', arguments: {} }],
       ['__proto__ as tool name', { name: '__proto__', arguments: {} }],
       ['constructor as tool name', { name: ep.url === AGGREGATE ? 'legacy__constructor' : 'constructor', arguments: {} }],
     ];
     if (ep.url === AGGREGATE) {
-      cases.push(['tool name without a slug', { name: 'echo', arguments: { text: 'x' } }]);
-      cases.push(['tool of an unknown slug', { name: 'other__echo', arguments: { text: 'x' } }]);
-      cases.push(['empty slug', { name: '__echo', arguments: { text: 'x' } }]);
+      unknown.push(['tool name without a slug', { name: 'echo', arguments: { text: 'x' } }]);
+      unknown.push(['tool of an unknown slug', { name: 'other__echo', arguments: { text: 'x' } }]);
+      unknown.push(['empty slug', { name: '__echo', arguments: { text: 'x' } }]);
     }
-    for (const [what, params] of cases) {
-      const res = await refused(t, `modern tools/call, ${what}`, () => modernPost(ep.url, 'tools/call', params), INVALID_PARAMS);
-      t.equal(res.body?.id, 1, `modern tools/call, ${what}: the error echoes the request id`);
-      await refused(t, `legacy tools/call, ${what}`, () => legacy(ep.url, { id: 2, method: 'tools/call', params }), INVALID_PARAMS);
+    for (const [what, params] of unknown) {
+      for (const [era, send] of [
+        ['modern', () => modernPost(ep.url, 'tools/call', params)],
+        ['legacy', () => legacy(ep.url, { id: 2, method: 'tools/call', params })],
+      ] as const) {
+        const before = traffic();
+        const res = await send();
+        t.equal(res.status, 200, `${era} tools/call, ${what}: HTTP 200`);
+        t.equal(res.body?.result?.isError, true, `${era} tools/call, ${what}: an isError tool result`);
+        t.match(res.body?.result?.content?.[0]?.text, /^Unknown tool: /, `${era} tools/call, ${what}: names the tool`);
+        t.equal(res.body?.result?._meta?.['io.toolmesh/reason'], 'unknown_tool');
+        t.same(traffic(), before, `${era} tools/call, ${what}: nothing reached the backend`);
+      }
     }
   });
 
@@ -357,12 +377,10 @@ for (const ep of endpoints) {
     t.equal((await post(ep.url, list, { 'mcp-session-id': alive })).status, 200, 'a token signed with the node key is accepted (control)');
     await refused(t, 'an expired token', () => post(ep.url, list, { 'mcp-session-id': codec.sign(claims)! }), SESSION_INVALID);
 
-    await refused(
-      t,
-      'MCP-Protocol-Version disagreeing with the session',
-      () => legacy(ep.url, list, { 'mcp-protocol-version': '2025-03-26' }),
-      HEADER_MISMATCH,
-    );
+    // Another legacy revision on a session is tolerated (SDK servers do, and the conformance suite relies on it) …
+    t.equal((await legacy(ep.url, list, { 'mcp-protocol-version': '2025-03-26' })).status, 200, 'another legacy revision is accepted');
+    // … an unknown one is not.
+    await refused(t, 'an unknown MCP-Protocol-Version on a session', () => legacy(ep.url, list, { 'mcp-protocol-version': '2099-01-01' }), UNSUPPORTED_VERSION);
   });
 
   t.test(`${ep.label}: notifications and client responses are accepted and not forwarded`, async (t) => {

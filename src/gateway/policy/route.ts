@@ -7,8 +7,9 @@
  * - per-server endpoint: version routing by major (404 / 410, see resolve.ts);
  * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version
  *   (410 when every version of the slug is sunset);
- * - a tool must be pinned in that version (unknown → invalid params, as MCP
- *   specifies for unknown tools); a pinned tool whose live definition drifted
+ * - a tool must be pinned in that version; an unknown tool is answered, like
+ *   the SDK servers do, with an `isError` tool result naming it (the backend
+ *   never sees the call); a pinned tool whose live definition drifted
  *   is withheld until re-approved (403 forbidden, `cause: schema_changed`).
  */
 import { GatewayError } from '../errors.js';
@@ -33,7 +34,10 @@ export function route(registry: Registry): PolicyStep {
       const parsed = parseAggregateName(name);
       const record = parsed && newestServable(registry, parsed.slug, call.now);
       if (parsed && !record && registry.versions(parsed.slug).length > 0) throw sunsetError(registry.versions(parsed.slug));
-      if (!parsed || !record) throw new GatewayError('invalid_params', `Unknown tool: ${name}`, { data: { tool: name } });
+      if (!parsed || !record) {
+        call.answer = unknownTool(name);
+        return;
+      }
       call.target = { record };
       resolveTool(call, registry, parsed.tool, name);
     },
@@ -49,11 +53,23 @@ function requireName(call: CallContext): string {
 function resolveTool(call: CallContext, registry: Registry, tool: string, shownAs = tool): void {
   const record = call.target!.record;
   const pinned = record.tools.find((t) => t.name === tool);
-  if (!pinned) throw new GatewayError('invalid_params', `Unknown tool: ${shownAs}`, { data: { tool: shownAs } });
+  if (!pinned) {
+    call.answer = unknownTool(shownAs);
+    return;
+  }
   if (registry.isWithheld(record, tool)) {
     throw new GatewayError('forbidden', `Tool ${shownAs} changed since it was approved and is withheld until re-approved`, {
       data: { cause: 'schema_changed', server: record.slug, version: record.version, tool },
     });
   }
   call.target = { record, tool: pinned };
+}
+
+/** A tool execution error, so a model can correct the name; the call goes no further. */
+function unknownTool(name: string): Record<string, unknown> {
+  return {
+    content: [{ type: 'text', text: `Unknown tool: ${name}` }],
+    isError: true,
+    _meta: { 'io.toolmesh/reason': 'unknown_tool' },
+  };
 }

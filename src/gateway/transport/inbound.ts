@@ -177,8 +177,12 @@ export function classify(
     // 404 tells a legacy client to start a new session (Streamable HTTP, 2025-03-26+).
     throw new GatewayError('session_invalid', 'Session not found or expired');
   }
-  if (headerVersion !== undefined && headerVersion !== session.pv) {
-    throw new GatewayError('header_mismatch', `MCP-Protocol-Version ${headerVersion} does not match the session's ${session.pv}`);
+  // Any legacy revision is accepted on a session, as the SDK servers do (the conformance
+  // suite sends 2025-03-26 on a 2025-11-25 session); an unknown one is refused (400).
+  if (headerVersion !== undefined && !LEGACY_PROTOCOL_VERSIONS.includes(headerVersion)) {
+    throw new GatewayError('unsupported_protocol_version', `Unsupported MCP-Protocol-Version ${headerVersion}`, {
+      data: { supported: [...MODERN_PROTOCOL_VERSIONS, ...LEGACY_PROTOCOL_VERSIONS], requested: headerVersion },
+    });
   }
   return {
     era: 'legacy',

@@ -11,13 +11,19 @@ import type { GatewayError } from '../errors.js';
 export class ResponseChannel {
   readonly #res: ServerResponse;
   readonly #acceptsSse: boolean;
+  readonly #prefersSse: boolean;
   #headers: Record<string, string | number> = {};
   #streaming = false;
   #done = false;
 
-  constructor(res: ServerResponse, acceptsSse: boolean) {
+  /**
+   * @param prefersSse the client listed `text/event-stream` before
+   *   `application/json` in Accept: successful answers then come as a stream.
+   */
+  constructor(res: ServerResponse, acceptsSse: boolean, prefersSse = false) {
     this.#res = res;
     this.#acceptsSse = acceptsSse;
+    this.#prefersSse = prefersSse && acceptsSse;
   }
 
   /** Sets a header for the response; ignored once the status line is out. */
@@ -29,22 +35,27 @@ export class ResponseChannel {
     return this.#done;
   }
 
+  /** Switches the response to a per-request SSE stream (once; no-op after the answer). */
+  openStream(): void {
+    if (this.#streaming || this.#done || !this.#acceptsSse || this.#res.destroyed) return;
+    this.#streaming = true;
+    this.#headers['content-type'] = 'text/event-stream';
+    this.#headers['cache-control'] = 'no-cache, no-transform';
+    this.#headers['x-accel-buffering'] = 'no';
+    this.#res.writeHead(200, this.#headers);
+  }
+
   /** Relays a message that precedes the result; upgrades the response to SSE. */
   relay(message: JsonRpcMessage): void {
     if (this.#done || !this.#acceptsSse || this.#res.destroyed) return;
-    if (!this.#streaming) {
-      this.#streaming = true;
-      this.#headers['content-type'] = 'text/event-stream';
-      this.#headers['cache-control'] = 'no-cache, no-transform';
-      this.#headers['x-accel-buffering'] = 'no';
-      this.#res.writeHead(200, this.#headers);
-    }
+    this.openStream();
     this.#res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
   /** Sends the final JSON-RPC message and ends the response. */
   send(message: JsonRpcMessage, status = 200): void {
     if (this.#done) return;
+    if (this.#prefersSse && status === 200) this.openStream();
     this.#done = true;
     if (this.#res.destroyed) return;
     const body = JSON.stringify(message);
