@@ -47,6 +47,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PATHS = {
   toolmesh: join(ROOT, 'dist/src/cli/main.js'),
   rawBackend: fileURLToPath(new URL('./bench/raw-backend.js', import.meta.url)),
+  floorProxy: fileURLToPath(new URL('./bench/floor-proxy.js', import.meta.url)),
   sdkServer: join(ROOT, 'scripts/bench/sdk-server.mjs'),
   mcpProxy: join(ROOT, 'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs'),
   results: join(ROOT, 'dist/bench-results.json'),
@@ -69,12 +70,13 @@ const ECHO_TEXT = 'hello from the toolmesh bench';
 const ARGS_JSON = JSON.stringify({ text: ECHO_TEXT });
 const MCP_PROXY_FLAGS = ['--server', 'stream', '--no-eventStore'];
 
-type ScenarioId = 'a' | 'b' | 'c' | 'd';
+type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e';
 const SCENARIO_LABELS: Record<ScenarioId, string> = {
   a: '(a) direct → raw HTTP backend',
   b: '(b) Toolmesh → raw HTTP backend (modern)',
   c: '(c) Toolmesh → SDK stdio server (legacy session)',
   d: '(d) mcp-proxy → SDK stdio server (legacy session)',
+  e: '(e) reference: bare Node pass-through proxy → raw HTTP backend',
 };
 
 // --- child processes -----------------------------------------------------------
@@ -513,6 +515,12 @@ async function startRawBackend(): Promise<{ child: Child; url: string }> {
   return { child, url: `http://127.0.0.1:${m[1]}/mcp` };
 }
 
+async function startFloorProxy(backendUrl: string): Promise<{ child: Child; origin: string }> {
+  const child = new Child('floor-proxy', process.execPath, [PATHS.floorProxy, backendUrl]);
+  const m = await child.waitFor(/^LISTENING (\d+)$/, 10_000);
+  return { child, origin: `http://127.0.0.1:${m[1]}` };
+}
+
 async function startToolmesh(profileDir: string | undefined): Promise<{ child: Child; url: string; token: string; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'toolmesh-bench-'));
   tempDirs.push(dataDir);
@@ -667,12 +675,14 @@ interface Ratios {
   throughputCvsD: number | null;
   cpuCvsD: number | null;
   gatewayCpuB: number | null;
+  /** (b) − (e): what Toolmesh's transport checks, policy chain and routing cost per call. */
+  gatewayCpuOverFloor: number | null;
 }
 
 function computeRatios(results: RunResult[], concurrencies: number[]): Ratios[] {
   const get = (s: ScenarioId, c: number) => results.find((r) => r.scenario === s && r.concurrency === c);
   return concurrencies.map((c) => {
-    const [a, b, cc, d] = (['a', 'b', 'c', 'd'] as const).map((s) => get(s, c));
+    const [a, b, cc, d, e] = (['a', 'b', 'c', 'd', 'e'] as const).map((s) => get(s, c));
     return {
       concurrency: c,
       overheadP50Ms: a && b ? round(b.p50Ms - a.p50Ms, 3) : null,
@@ -681,6 +691,7 @@ function computeRatios(results: RunResult[], concurrencies: number[]): Ratios[] 
       throughputCvsD: ratio(cc?.rps, d?.rps),
       cpuCvsD: ratio(cc?.proxyCpuUsPerCall ?? undefined, d?.proxyCpuUsPerCall ?? undefined),
       gatewayCpuB: b?.proxyCpuUsPerCall ?? null,
+      gatewayCpuOverFloor: b?.proxyCpuUsPerCall != null && e?.proxyCpuUsPerCall != null ? round(b.proxyCpuUsPerCall - e.proxyCpuUsPerCall, 0) : null,
     };
   });
 }
@@ -715,6 +726,7 @@ function markdown(results: RunResult[], ratios: Ratios[], meta: Record<string, u
     `| Throughput, Toolmesh vs mcp-proxy (c ÷ d) | ${cell((r) => (r.throughputCvsD === null ? '—' : `${fmt(r.throughputCvsD, 2)}×${mark(r.throughputCvsD >= 1.5)}`))} | ≥ 1.5× |`,
     `| Proxy CPU per call, Toolmesh vs mcp-proxy (c ÷ d) | ${cell((r) => (r.cpuCvsD === null ? '—' : `${fmt(r.cpuCvsD, 2)}×`))} | lower is better |`,
     `| Gateway CPU per call, (b) | ${cell((r) => (r.gatewayCpuB === null ? '—' : `${fmt(r.gatewayCpuB)} µs${mark(r.gatewayCpuB <= 300)}`))} | ≤ 300 µs |`,
+    `| … of which above a bare Node proxy (b − e) | ${cell((r) => (r.gatewayCpuOverFloor === null ? '—' : `${fmt(r.gatewayCpuOverFloor)} µs`))} | |`,
   );
   return lines.join('\n');
 }
@@ -726,9 +738,9 @@ async function main(): Promise<number> {
   const warmupSeconds = envNumber('BENCH_WARMUP_SECONDS', 1, 0, 10);
   const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map((s) => Number(s.trim()));
   if (concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) throw new SetupError('BENCH_CONCURRENCY: integers 1–256, comma-separated');
-  const wanted = new Set((process.env.BENCH_SCENARIOS ?? 'a,b,c,d').split(',').map((s) => s.trim()));
-  const scenarios = (['a', 'b', 'c', 'd'] as const).filter((s) => wanted.has(s));
-  if (scenarios.length === 0) throw new SetupError('BENCH_SCENARIOS: none of a,b,c,d');
+  const wanted = new Set((process.env.BENCH_SCENARIOS ?? 'a,b,c,d,e').split(',').map((s) => s.trim()));
+  const scenarios = (['a', 'b', 'c', 'd', 'e'] as const).filter((s) => wanted.has(s));
+  if (scenarios.length === 0) throw new SetupError('BENCH_SCENARIOS: none of a,b,c,d,e');
   const profile = process.env.BENCH_CPU_PROF === '1' || process.env.BENCH_CPU_PROF === 'true';
 
   for (const [what, path] of Object.entries(PATHS)) {
@@ -739,7 +751,7 @@ async function main(): Promise<number> {
 
   const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
   const needToolmesh = scenarios.some((s) => s === 'b' || s === 'c');
-  const needRaw = scenarios.some((s) => s === 'a' || s === 'b');
+  const needRaw = scenarios.some((s) => s === 'a' || s === 'b' || s === 'e');
 
   log(`setup: ${scenarios.join(',')} at c=${concurrencies.join(',')}, ${warmupSeconds}+${seconds} s each`);
   const raw = needRaw ? await startRawBackend() : undefined;
@@ -756,6 +768,7 @@ async function main(): Promise<number> {
     await register(toolmesh.url, toolmesh.token, { slug: 'sdk', version: '1.0.0', backend: { stdio: process.execPath, args: [PATHS.sdkServer] } });
   }
   const proxy = scenarios.includes('d') ? await startMcpProxy() : undefined;
+  const floor = scenarios.includes('e') ? await startFloorProxy(raw!.url) : undefined;
   log(`ready: ${[raw && `raw ${raw.url}`, toolmesh && `toolmesh ${toolmesh.url} (pid ${toolmesh.child.pid})`, proxy && `mcp-proxy ${proxy.origin} (pid ${proxy.child.pid})`].filter(Boolean).join(', ')}`);
 
   const targets: Record<ScenarioId, () => Target> = {
@@ -786,6 +799,14 @@ async function main(): Promise<number> {
       era: 'legacy',
       proxyPid: proxy!.child.pid,
       backendPids: () => childPids(proxy!.child.pid),
+    }),
+    e: () => ({
+      scenario: 'e',
+      origin: floor!.origin,
+      path: '/mcp',
+      era: 'modern',
+      proxyPid: floor!.child.pid,
+      backendPids: () => [raw!.child.pid],
     }),
   };
 

@@ -14,6 +14,7 @@ import { isObject, isRequest } from '../mcp/jsonrpc.js';
 import { endpointKey, type CallContext, type Endpoint } from './call.js';
 import { checkOrigin, checkPostHeaders, classify, parseMessage, readBody } from './transport/inbound.js';
 import { ResponseChannel } from './transport/response.js';
+import { ClientGone } from './transport/client-gone.js';
 import type { SessionTokenCodec } from './transport/session-token.js';
 import { runPolicyChain } from './policy/chain.js';
 import type { PolicyStep } from './policy/policy.js';
@@ -39,7 +40,7 @@ export class Gateway {
   readonly #options: GatewayOptions;
   readonly #deps: GatewayDeps;
   /** In-flight requests by `session nonce:request id`, for legacy `notifications/cancelled`. */
-  readonly #cancellable = new Map<string, AbortController>();
+  readonly #cancellable = new Map<string, ClientGone>();
   #inFlight = 0;
   #drained: (() => void) | undefined;
 
@@ -99,7 +100,7 @@ export class Gateway {
         channel,
       };
       await runPolicyChain(this.#deps.chain, call);
-      const abort = new AbortController();
+      const abort = new ClientGone();
       const onClose = () => {
         if (!res.writableFinished) abort.abort(new GatewayError('upstream_unavailable', 'client went away'));
       };
@@ -107,7 +108,7 @@ export class Gateway {
       const cancelKey = exchange.session ? `${exchange.session.n}:${String(id)}` : undefined;
       if (cancelKey) this.#cancellable.set(cancelKey, abort);
       try {
-        const outcome = await this.#deps.methods.handle(call, abort.signal);
+        const outcome = await this.#deps.methods.handle(call, abort);
         if (exchange.era === 'modern' && 'result' in outcome) completeModernResult(method, outcome.result);
         channel.send('result' in outcome ? { jsonrpc: '2.0', id: message.id, result: outcome.result } : { jsonrpc: '2.0', id: message.id, error: outcome.error });
         this.#deps.metrics.request(endpoint.kind, method, 'error' in outcome ? 'rpc_error' : call.answer ? String((call.answer._meta as Record<string, unknown> | undefined)?.['io.toolmesh/reason'] ?? 'answered') : 'ok');

@@ -15,6 +15,7 @@ import {
 } from '../mcp/protocol.js';
 import { endpointKey, type CallContext } from './call.js';
 import type { BackendManager } from './backends/manager.js';
+import type { CancelSignal } from './backends/backend.js';
 import { serverKey, type Registry } from '../registry/registry.js';
 import type { PinnedTool, ServerRecord } from '../registry/types.js';
 import type { SessionTokenCodec } from './transport/session-token.js';
@@ -37,7 +38,7 @@ export class MethodHandlers {
     this.#deps = deps;
   }
 
-  async handle(call: CallContext, signal: AbortSignal): Promise<MethodResult> {
+  async handle(call: CallContext, signal: CancelSignal): Promise<MethodResult> {
     if (call.answer) return { result: call.answer };
     switch (call.method) {
       case 'initialize':
@@ -122,7 +123,7 @@ export class MethodHandlers {
     return tools;
   }
 
-  async #forward(call: CallContext, signal: AbortSignal): Promise<MethodResult> {
+  async #forward(call: CallContext, signal: CancelSignal): Promise<MethodResult> {
     const record = call.target!.record;
     const backend = this.#deps.backends.get(serverKey(record.slug, record.version), record.backend);
     const params = call.target!.tool ? { ...call.params, name: call.target!.tool.name } : call.params;

@@ -17,6 +17,21 @@ export interface ClientContext {
   info?: Record<string, unknown>;
 }
 
+/** A listener of {@link CancelSignal}: a function or an object with `handleEvent`, as for EventTarget. */
+export type CancelListener = (() => void) | { handleEvent(): void };
+
+/**
+ * The part of `AbortSignal` a backend uses. `AbortSignal` satisfies it; the
+ * gateway passes a cheaper one (see `ClientGone`), since every call has one
+ * and almost none is ever aborted.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: CancelListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: CancelListener): void;
+}
+
 export interface BackendCall {
   method: string;
   /** Params as the backend should see them (names already un-namespaced). */
@@ -27,7 +42,7 @@ export interface BackendCall {
    */
   onNotification?: (notification: JsonRpcNotification) => void;
   /** Aborted when the client goes away: the backend cancels the request upstream. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Overrides the backend's default call timeout. */
   timeoutMs?: number;
   client?: ClientContext;

@@ -17,7 +17,7 @@
  * servers never ask).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import type { Backend, BackendCall, BackendState, BackendStatus } from './backend.js';
+import type { Backend, BackendCall, BackendState, BackendStatus, CancelSignal } from './backend.js';
 import { GatewayError } from '../errors.js';
 import { isObject, isValidId, type JsonRpcNotification, type RpcOutcome } from '../../mcp/jsonrpc.js';
 import { GATEWAY_INFO, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS } from '../../mcp/protocol.js';
@@ -89,7 +89,7 @@ class PendingCall {
     public params: Record<string, unknown> | undefined,
     readonly timeoutMs: number,
     readonly onNotification: ((n: JsonRpcNotification) => void) | undefined,
-    readonly signal: AbortSignal | undefined,
+    readonly signal: CancelSignal | undefined,
     readonly resolve: (outcome: RpcOutcome) => void,
     readonly reject: (err: unknown) => void,
   ) {}
