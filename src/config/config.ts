@@ -15,6 +15,10 @@ export interface NodeConfig {
   listen: { host: string; port: number };
   publicUrl: string;
   gateway: { maxBodyBytes: number; allowedOrigins: string[]; sessionTtlSeconds: number; drainTimeoutMs: number };
+  auth: {
+    /** Groups and scopes of the `anonymous` identity, or undefined when anonymous callers are not granted anything. */
+    anonymous: { groups: string[]; scopes: string[] } | undefined;
+  };
   backends: {
     allowLoopback: boolean;
     allowPrivate: boolean;
@@ -26,7 +30,7 @@ export interface NodeConfig {
   };
 }
 
-export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl'> = {
+export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth'> = {
   listen: { host: '127.0.0.1', port: 7300 },
   gateway: { maxBodyBytes: 1_048_576, allowedOrigins: [], sessionTtlSeconds: 86_400, drainTimeoutMs: 10_000 },
   backends: {
@@ -103,6 +107,7 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     listen,
     publicUrl: typeof doc.publicUrl === 'string' ? doc.publicUrl.replace(/\/+$/, '') : '',
     gateway: section('gateway'),
+    auth: { anonymous: anonymousGrant((doc.auth as { anonymous?: unknown } | undefined)?.anonymous) },
     backends,
   };
   validateConfigDocument({ listen: config.listen, gateway: config.gateway, backends: config.backends }, 'effective config');
@@ -114,4 +119,11 @@ export function resolvePublicUrl(config: NodeConfig, boundPort: number): string 
   if (config.publicUrl) return config.publicUrl;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   return `http://${host}:${boundPort}`;
+}
+
+function anonymousGrant(value: unknown): NodeConfig['auth']['anonymous'] {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { groups: [], scopes: [] };
+  const v = value as { groups?: string[]; scopes?: string[] };
+  return { groups: v.groups ?? [], scopes: v.scopes ?? [] };
 }

@@ -38,6 +38,27 @@ export const CONFIG_SCHEMA = {
         drainTimeoutMs: { type: 'integer', minimum: 0 },
       },
     },
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        anonymous: {
+          description:
+            'Grants callers without credentials an `anonymous` identity (local development, conformance runs). Off by default. `true` grants no groups or scopes; an object names them.',
+          oneOf: [
+            { type: 'boolean' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                groups: { type: 'array', items: { type: 'string', minLength: 1 } },
+                scopes: { type: 'array', items: { type: 'string', minLength: 1 } },
+              },
+            },
+          ],
+        },
+      },
+    },
     backends: {
       type: 'object',
       additionalProperties: false,

@@ -102,7 +102,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const origins = originPolicy({ listenHost: config.listen.host, publicUrl: () => publicUrl, allowedOrigins: config.gateway.allowedOrigins });
   const gateway = new Gateway(
     { maxBodyBytes: config.gateway.maxBodyBytes, isAllowedOrigin: origins.isAllowedOrigin, isAllowedHost: origins.isAllowedHost },
-    { sessions: new SessionTokenCodec(sessionKey), chain: buildPolicyChain({ registry }), methods, metrics, onInternalError },
+    { sessions: new SessionTokenCodec(sessionKey), chain: buildPolicyChain({ registry, anonymous: config.auth.anonymous }), methods, metrics, onInternalError },
   );
   metrics.gauge('toolmesh_inflight_requests', () => gateway.inFlight);
   metrics.gauge('toolmesh_registered_server_versions', () => registry.list().length);
