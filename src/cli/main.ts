@@ -19,6 +19,11 @@ const USAGE = `usage: toolmesh <command>
   server list | show <slug>[@version]
   server promote|deprecate|sunset|approve <slug>@<version> [--to L] [--sunset-at DATE] [--migration-url URL]
 
+  credential key issue --tenant T --scopes a,b [--groups g] [--expires-at DATE]
+  credential key rotate --tenant T --key-id K [--overlap SECONDS] | revoke --tenant T --key-id K | list [--tenant T]
+  credential agent add <san> --groups a,b [--scopes s1,s2] | list | remove <san>
+  credential hash-password            (reads a password on stdin; prints an scrypt hash for config)
+
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
 
 async function main(argv: string[]): Promise<void> {
@@ -43,6 +48,11 @@ async function main(argv: string[]): Promise<void> {
     case 'server': {
       const { serverCommand } = await import('./commands/server.js');
       await serverCommand(rest);
+      return;
+    }
+    case 'credential': {
+      const { credentialCommand } = await import('./commands/credential.js');
+      await credentialCommand(rest);
       return;
     }
     case undefined:

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { CONFIG_SCHEMA } from './schema.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitConfig, type RateRule } from '../auth/rate-limit.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
@@ -18,7 +19,24 @@ export interface NodeConfig {
   auth: {
     /** Groups and scopes of the `anonymous` identity, or undefined when anonymous callers are not granted anything. */
     anonymous: { groups: string[]; scopes: string[] } | undefined;
+    /** Resource URI access tokens must name; empty = `${publicUrl}/mcp`. */
+    resource: string;
+    issuers: { issuer: string; audience?: string; algorithms?: string[]; groupsClaim?: string; scopeClaim?: string; typ?: string }[];
+    allowInsecureIssuers: boolean;
+    clockSkewSeconds: number;
+    jwksCooldownSeconds: number;
+    authorizationServer: {
+      enabled: boolean;
+      accessTokenTtlSeconds: number;
+      users: { username: string; passwordHash: string; groups: string[]; scopes: string[] }[];
+      clients: { clientId: string; clientSecretHash?: string; clientSecret?: string; groups: string[]; scopes: string[] }[];
+    };
+    mtls: { host?: string; port: number; cert: string; key: string; ca: string; crl?: string } | undefined;
+    lifecycle: { alpha: string[]; beta: string[] };
+    adminGroups: string[];
+    bootstrapToken: boolean;
   };
+  rateLimits: RateLimitConfig;
   backends: {
     allowLoopback: boolean;
     allowPrivate: boolean;
@@ -30,7 +48,7 @@ export interface NodeConfig {
   };
 }
 
-export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth'> = {
+export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth' | 'rateLimits'> = {
   listen: { host: '127.0.0.1', port: 7300 },
   gateway: { maxBodyBytes: 1_048_576, allowedOrigins: [], sessionTtlSeconds: 86_400, drainTimeoutMs: 10_000 },
   backends: {
@@ -107,7 +125,8 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     listen,
     publicUrl: typeof doc.publicUrl === 'string' ? doc.publicUrl.replace(/\/+$/, '') : '',
     gateway: section('gateway'),
-    auth: { anonymous: anonymousGrant((doc.auth as { anonymous?: unknown } | undefined)?.anonymous) },
+    auth: authSection((doc.auth ?? {}) as Record<string, unknown>),
+    rateLimits: rateLimitSection((doc.rateLimits ?? {}) as Record<string, unknown>),
     backends,
   };
   validateConfigDocument({ listen: config.listen, gateway: config.gateway, backends: config.backends }, 'effective config');
@@ -126,4 +145,43 @@ function anonymousGrant(value: unknown): NodeConfig['auth']['anonymous'] {
   if (value === true) return { groups: [], scopes: [] };
   const v = value as { groups?: string[]; scopes?: string[] };
   return { groups: v.groups ?? [], scopes: v.scopes ?? [] };
+}
+
+type AuthDoc = Partial<Record<keyof NodeConfig['auth'], unknown>>;
+
+function authSection(doc: AuthDoc): NodeConfig['auth'] {
+  const as = (doc.authorizationServer ?? {}) as Partial<NodeConfig['auth']['authorizationServer']>;
+  const lifecycle = (doc.lifecycle ?? {}) as Partial<NodeConfig['auth']['lifecycle']>;
+  return {
+    anonymous: anonymousGrant(doc.anonymous),
+    resource: typeof doc.resource === 'string' ? doc.resource : '',
+    issuers: (doc.issuers as NodeConfig['auth']['issuers'] | undefined) ?? [],
+    allowInsecureIssuers: doc.allowInsecureIssuers === true,
+    clockSkewSeconds: (doc.clockSkewSeconds as number | undefined) ?? 30,
+    jwksCooldownSeconds: (doc.jwksCooldownSeconds as number | undefined) ?? 30,
+    authorizationServer: {
+      enabled: as.enabled ?? true,
+      accessTokenTtlSeconds: as.accessTokenTtlSeconds ?? 600,
+      users: (as.users ?? []).map((u) => ({ ...u, groups: u.groups ?? [], scopes: u.scopes ?? [] })),
+      clients: (as.clients ?? []).map((c) => ({ ...c, groups: c.groups ?? [], scopes: c.scopes ?? [] })),
+    },
+    mtls: doc.mtls as NodeConfig['auth']['mtls'],
+    lifecycle: { alpha: lifecycle.alpha ?? [], beta: lifecycle.beta ?? [] },
+    adminGroups: (doc.adminGroups as string[] | undefined) ?? ['toolmesh-admins'],
+    bootstrapToken: doc.bootstrapToken !== false,
+  };
+}
+
+function rateLimitSection(doc: Record<string, unknown>): RateLimitConfig {
+  const d = DEFAULT_RATE_LIMITS.defaults;
+  return {
+    defaults: {
+      person: (doc.person as RateRule | undefined) ?? d.person,
+      agent: (doc.agent as RateRule | undefined) ?? d.agent,
+      tenant: (doc.tenant as RateRule | undefined) ?? d.tenant,
+    },
+    groups: (doc.groups as Record<string, RateRule> | undefined) ?? {},
+    tenants: (doc.tenants as Record<string, RateRule> | undefined) ?? {},
+    maxTracked: (doc.maxTrackedIdentities as number | undefined) ?? DEFAULT_RATE_LIMITS.maxTracked,
+  };
 }

@@ -3,6 +3,8 @@
  * once at start; an error names the offending field by its JSON pointer.
  */
 
+const RULE = { type: 'object', additionalProperties: false, required: ['perMinute', 'burst'], properties: { perMinute: { type: 'number', exclusiveMinimum: 0 }, burst: { type: 'integer', minimum: 1 } } };
+
 export const CONFIG_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: 'https://toolmesh.dev/schemas/config.json',
@@ -42,6 +44,91 @@ export const CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
+        resource: {
+          description: "This gateway's resource URI (RFC 8707): the audience access tokens must name. Defaults to {publicUrl}/mcp.",
+          type: 'string',
+          format: 'uri',
+        },
+        issuers: {
+          description: 'Trusted OAuth 2.0 / OIDC issuers (a corporate IdP). The embedded authorization server is trusted as well when enabled.',
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['issuer'],
+            properties: {
+              issuer: { type: 'string', format: 'uri' },
+              audience: { type: 'string' },
+              algorithms: { type: 'array', items: { enum: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] } },
+              groupsClaim: { type: 'string' },
+              scopeClaim: { type: 'string' },
+              typ: { type: 'string' },
+            },
+          },
+        },
+        allowInsecureIssuers: { description: 'Accept http: issuers (loopback development only).', type: 'boolean' },
+        clockSkewSeconds: { type: 'integer', minimum: 0, maximum: 300 },
+        jwksCooldownSeconds: { type: 'integer', minimum: 1 },
+        authorizationServer: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            enabled: { type: 'boolean' },
+            accessTokenTtlSeconds: { type: 'integer', minimum: 30, maximum: 86400 },
+            users: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['username', 'passwordHash'],
+                properties: {
+                  username: { type: 'string', minLength: 1 },
+                  passwordHash: { type: 'string', pattern: '^scrypt\\$' },
+                  groups: { type: 'array', items: { type: 'string' } },
+                  scopes: { type: 'array', items: { type: 'string' } },
+                },
+              },
+            },
+            clients: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['clientId'],
+                properties: {
+                  clientId: { type: 'string', minLength: 1 },
+                  clientSecretHash: { type: 'string', pattern: '^scrypt\\$' },
+                  clientSecret: { type: 'string', minLength: 16 },
+                  groups: { type: 'array', items: { type: 'string' } },
+                  scopes: { type: 'array', items: { type: 'string' } },
+                },
+              },
+            },
+          },
+        },
+        mtls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port', 'cert', 'key', 'ca'],
+          properties: {
+            host: { type: 'string' },
+            port: { type: 'integer', minimum: 0, maximum: 65535 },
+            cert: { type: 'string', description: 'PEM file: the listener certificate chain' },
+            key: { type: 'string', description: 'PEM file: its private key' },
+            ca: { type: 'string', description: 'PEM file: CA bundle trusted for client certificates' },
+            crl: { type: 'string', description: 'PEM file: certificate revocation list(s), re-read when it changes' },
+          },
+        },
+        lifecycle: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            alpha: { type: 'array', items: { type: 'string' }, description: 'Teams (groups) admitted to alpha versions.' },
+            beta: { type: 'array', items: { type: 'string' }, description: 'Teams (groups) approved for beta versions.' },
+          },
+        },
+        adminGroups: { type: 'array', items: { type: 'string' }, description: 'Groups whose members (people or agents) may use the admin API.' },
+        bootstrapToken: { type: 'boolean', description: 'Accept the bootstrap admin token (default true).' },
         anonymous: {
           description:
             'Grants callers without credentials an `anonymous` identity (local development, conformance runs). Off by default. `true` grants no groups or scopes; an object names them.',
@@ -57,6 +144,18 @@ export const CONFIG_SCHEMA = {
             },
           ],
         },
+      },
+    },
+    rateLimits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        person: RULE,
+        agent: RULE,
+        tenant: RULE,
+        groups: { type: 'object', additionalProperties: RULE },
+        tenants: { type: 'object', additionalProperties: RULE },
+        maxTrackedIdentities: { type: 'integer', minimum: 1000 },
       },
     },
     backends: {

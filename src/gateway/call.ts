@@ -3,18 +3,13 @@
  * calling, which server version and tool it is for, and what the response
  * must carry. Policies read and extend it; none of them touch HTTP directly.
  */
+import type { IncomingMessage } from 'node:http';
 import type { InboundExchange } from './transport/inbound.js';
 import type { ResponseChannel } from './transport/response.js';
 import type { PinnedTool, ServerRecord } from '../registry/types.js';
 
-/** Who is calling (PRODUCT.md §4). */
-export interface Identity {
-  kind: 'anonymous' | 'oauth' | 'mtls' | 'apikey' | 'peer';
-  subject: string;
-  tenant?: string;
-  groups: string[];
-  scopes: string[];
-}
+import type { Identity } from '../auth/identity.js';
+export type { Identity };
 
 /** The MCP endpoint a request arrived at. */
 export type Endpoint = { kind: 'aggregate' } | { kind: 'server'; slug: string; major: number };
@@ -31,6 +26,8 @@ export interface Target {
 
 export interface CallContext {
   readonly correlationId: string;
+  /** The HTTP request (headers, TLS socket): read by authentication only. */
+  readonly req: IncomingMessage;
   readonly exchange: InboundExchange;
   readonly endpoint: Endpoint;
   readonly method: string;

@@ -42,11 +42,13 @@ export class Gateway {
   /** In-flight requests by `session nonce:request id`, for legacy `notifications/cancelled`. */
   readonly #cancellable = new Map<string, ClientGone>();
   #inFlight = 0;
+  readonly #authenticate: PolicyStep | undefined;
   #drained: (() => void) | undefined;
 
   constructor(options: GatewayOptions, deps: GatewayDeps) {
     this.#options = options;
     this.#deps = deps;
+    this.#authenticate = deps.chain.find((step) => step.name === 'authenticate');
   }
 
   get inFlight(): number {
@@ -84,21 +86,24 @@ export class Gateway {
       const message = parseMessage(await readBody(req, this.#options.maxBodyBytes));
       const exchange = classify(req, message, this.#deps.sessions, endpointKey(endpoint), Math.floor(Date.now() / 1000));
       id = exchange.id;
+      const call: CallContext = {
+        correlationId,
+        req,
+        exchange,
+        endpoint,
+        method: 'method' in message ? message.method : '-',
+        params: ('params' in message ? message.params : undefined) ?? {},
+        now: new Date(),
+        channel,
+      };
       if (!isRequest(message)) {
+        // Notifications and client responses are accepted only from authenticated callers.
+        await this.#authenticate?.run(call);
         this.#onNotification(message, exchange.session?.n);
         channel.accepted();
         return;
       }
       method = message.method;
-      const call: CallContext = {
-        correlationId,
-        exchange,
-        endpoint,
-        method,
-        params: message.params ?? {},
-        now: new Date(),
-        channel,
-      };
       await runPolicyChain(this.#deps.chain, call);
       const abort = new ClientGone();
       const onClose = () => {

@@ -19,14 +19,19 @@ import type { CancelSignal } from './backends/backend.js';
 import { serverKey, type Registry } from '../registry/registry.js';
 import type { PinnedTool, ServerRecord } from '../registry/types.js';
 import type { SessionTokenCodec } from './transport/session-token.js';
+import { decideServer, decideTool, type LifecyclePolicy } from '../auth/authorization.js';
 import { AGGREGATE_SEPARATOR, newestServable } from './routing/resolve.js';
 
 export interface MethodDeps {
   registry: Registry;
+  lifecycle: LifecyclePolicy;
   backends: BackendManager;
   sessions: SessionTokenCodec;
   sessionTtlSeconds: number;
 }
+
+/** `initialize` `_meta` key under which a client names the tools it needs. */
+export const WANTED_TOOLS_META = 'io.toolmesh/wantedTools';
 
 export type MethodResult = { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } };
 
@@ -75,6 +80,7 @@ export class MethodHandlers {
 
   #initialize(call: CallContext): MethodResult {
     if (call.exchange.era !== 'legacy') throw new GatewayError('invalid_request', 'initialize is not part of the 2026-07-28 protocol; use server/discover');
+    this.#checkWantedTools(call);
     const requested = call.params.protocolVersion;
     const version =
       typeof requested === 'string' && LEGACY_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_LEGACY_PROTOCOL_VERSION;
@@ -109,18 +115,45 @@ export class MethodHandlers {
     };
   }
 
+  /** Only what this caller may call: the same decision as tools/call, per tool. */
   #listTools(call: CallContext): Record<string, unknown>[] {
-    const { registry } = this.#deps;
+    const { registry, lifecycle } = this.#deps;
+    const identity = call.identity!;
     if (call.endpoint.kind === 'server') {
-      return registry.servableTools(call.target!.record).map((t) => toolView(t, t.name, call.target!.record));
+      const record = call.target!.record;
+      return registry
+        .servableTools(record)
+        .filter((t) => decideTool(identity, record, t, lifecycle).allowed)
+        .map((t) => toolView(t, t.name, record));
     }
     const tools: Record<string, unknown>[] = [];
     for (const slug of registry.slugs()) {
       const record = newestServable(registry, slug, call.now);
-      if (!record) continue;
-      for (const t of registry.servableTools(record)) tools.push(toolView(t, `${slug}${AGGREGATE_SEPARATOR}${t.name}`, record));
+      if (!record || !decideServer(identity, record, lifecycle).allowed) continue;
+      for (const t of registry.servableTools(record)) {
+        if (decideTool(identity, record, t, lifecycle).allowed) tools.push(toolView(t, `${slug}${AGGREGATE_SEPARATOR}${t.name}`, record));
+      }
     }
     return tools;
+  }
+
+  /**
+   * A legacy client may name the tools it needs at initialize
+   * (`params._meta["io.toolmesh/wantedTools"]`, names as this endpoint lists
+   * them); the session is refused if any of them is not callable.
+   */
+  #checkWantedTools(call: CallContext): void {
+    const meta = isObject(call.params._meta) ? call.params._meta : undefined;
+    const wanted = meta?.[WANTED_TOOLS_META];
+    if (wanted === undefined) return;
+    if (!Array.isArray(wanted) || !wanted.every((w) => typeof w === 'string')) {
+      throw new GatewayError('invalid_params', `_meta["${WANTED_TOOLS_META}"] must be an array of tool names`);
+    }
+    const callable = new Set(this.#listTools(call).map((t) => t.name as string));
+    const refused = (wanted as string[]).filter((w) => !callable.has(w));
+    if (refused.length > 0) {
+      throw new GatewayError('forbidden', `not authorized for: ${refused.join(', ')}`, { data: { tools: refused } });
+    }
   }
 
   async #forward(call: CallContext, signal: CancelSignal): Promise<MethodResult> {

@@ -8,7 +8,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { createMtlsServer, loadMtlsFiles, watchCrlFile, type MtlsServer } from '../auth/mtls/listener.js';
 import { loadConfig, resolvePublicUrl, type NodeConfig } from '../config/config.js';
 import { Store } from '../store/db.js';
 import { Registry } from '../registry/registry.js';
@@ -22,13 +23,17 @@ import { SessionTokenCodec } from '../gateway/transport/session-token.js';
 import { originPolicy } from '../gateway/transport/origin.js';
 import { serversRoutes } from '../admin/servers-routes.js';
 import { requireAdmin } from '../admin/admin-auth.js';
+import { BootstrapToken, bootstrapTokenRoutes } from '../admin/bootstrap-token.js';
+import { setupAuth, type NodeAuth } from './auth-setup.js';
+import { createAuthorizationServer, type AuthorizationServer } from '../auth/oauth/authorization-server/index.js';
+import { SCOPE_ADMIN, toolScope } from '../auth/identity.js';
+import { RateLimiter } from '../auth/rate-limit.js';
 import { catalogRoutes } from '../catalog/catalog-routes.js';
 import { buildApp } from './http-app.js';
 import { nodeListener } from './listener.js';
 import { Metrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 import {
-  digestSecret,
   ensureDataDir,
   loadOrCreateAdminToken,
   loadOrCreateIdentity,
@@ -55,6 +60,10 @@ export interface RunningNode {
   readonly registry: Registry;
   readonly backends: BackendManager;
   readonly driftMonitor: DriftMonitor;
+  /** Port of the mTLS listener, when configured. */
+  readonly mtlsPort: number | undefined;
+  /** Issuer URL of the embedded authorization server, when it runs. */
+  readonly authorizationServer: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -66,6 +75,12 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     ...(options.port !== undefined ? { port: options.port } : {}),
   });
   await ensureDataDir(config.dataDir);
+  // mTLS files are read before anything is opened: a bad file fails the start.
+  const mtls = config.auth.mtls;
+  const inData = (p: string) => (isAbsolute(p) ? p : resolvePath(config.dataDir, p));
+  const mtlsFiles = mtls
+    ? await loadMtlsFiles({ cert: inData(mtls.cert), key: inData(mtls.key), ca: inData(mtls.ca), ...(mtls.crl ? { crl: inData(mtls.crl) } : {}) })
+    : undefined;
   const { identity, created: identityCreated } = await loadOrCreateIdentity(config.dataDir);
   const sessionKey = await loadOrCreateSessionKey(config.dataDir);
   const admin = await loadOrCreateAdminToken(config.dataDir);
@@ -91,32 +106,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     throw err;
   }
 
-  const metrics = new Metrics();
-  const onInternalError = (err: unknown) => logger.log('error', 'internal error', { error: (err as Error)?.stack ?? String(err) });
-  const methods = new MethodHandlers({
-    registry,
-    backends,
-    sessions: new SessionTokenCodec(sessionKey),
-    sessionTtlSeconds: config.gateway.sessionTtlSeconds,
-  });
-  const origins = originPolicy({ listenHost: config.listen.host, publicUrl: () => publicUrl, allowedOrigins: config.gateway.allowedOrigins });
-  const gateway = new Gateway(
-    { maxBodyBytes: config.gateway.maxBodyBytes, isAllowedOrigin: origins.isAllowedOrigin, isAllowedHost: origins.isAllowedHost },
-    { sessions: new SessionTokenCodec(sessionKey), chain: buildPolicyChain({ registry, anonymous: config.auth.anonymous }), methods, metrics, onInternalError },
-  );
-  metrics.gauge('toolmesh_inflight_requests', () => gateway.inFlight);
-  metrics.gauge('toolmesh_registered_server_versions', () => registry.list().length);
-
-  let ready = false;
-  const app = buildApp({
-    routers: [catalogRoutes({ registry, publicUrl: () => publicUrl })],
-    adminRouters: [serversRoutes({ registry, backends })],
-    adminAuth: requireAdmin({ bootstrapTokenDigest: digestSecret(admin.token) }),
-    isReady: () => ready,
-    renderMetrics: () => metrics.render(),
-    onInternalError,
-  });
-  const server: Server = createServer({ keepAliveTimeout: 65_000 }, nodeListener(gateway, app.callback()));
+  // Bind first: the public URL (hence the resource URI tokens must name) needs the real port.
+  const server: Server = createServer({ keepAliveTimeout: 65_000 });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -133,6 +124,97 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const port = (server.address() as AddressInfo).port;
   publicUrl = resolvePublicUrl(config, port);
 
+  const metrics = new Metrics();
+  const onInternalError = (err: unknown) => logger.log('error', 'internal error', { error: (err as Error)?.stack ?? String(err) });
+  // The embedded authorization server, when it has anyone to sign in (people or agent clients).
+  const asConfig = config.auth.authorizationServer;
+  let authorizationServer: AuthorizationServer | undefined;
+  let auth: NodeAuth;
+  try {
+    if (asConfig.enabled && (asConfig.users.length > 0 || asConfig.clients.length > 0)) {
+      authorizationServer = await createAuthorizationServer(
+        {
+          issuer: `${publicUrl}/oauth`,
+          resource: config.auth.resource || `${publicUrl}/mcp`,
+          users: asConfig.users,
+          clients: asConfig.clients,
+          scopesSupported: () => [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])],
+          accessTokenTtlSeconds: asConfig.accessTokenTtlSeconds,
+          dataDir: config.dataDir,
+        },
+        { onInternalError, configPath: '/auth/authorizationServer/' },
+      );
+    }
+    auth = await setupAuth(config, store, registry, publicUrl, authorizationServer ? [authorizationServer.issuer] : []);
+    if (authorizationServer) auth.issuers.addLocal(authorizationServer.issuer, authorizationServer.localKeys(), { algorithms: ['ES256'], typ: 'at+jwt' });
+  } catch (err) {
+    server.close();
+    await authorizationServer?.close();
+    await backends.close();
+    await store.close();
+    throw err;
+  }
+  const bootstrap = new BootstrapToken(store, config.dataDir);
+  await bootstrap.load(admin.token, config.auth.bootstrapToken);
+  const limiter = new RateLimiter(config.rateLimits);
+  const methods = new MethodHandlers({
+    registry,
+    lifecycle: config.auth.lifecycle,
+    backends,
+    sessions: new SessionTokenCodec(sessionKey),
+    sessionTtlSeconds: config.gateway.sessionTtlSeconds,
+  });
+  const origins = originPolicy({ listenHost: config.listen.host, publicUrl: () => publicUrl, allowedOrigins: config.gateway.allowedOrigins });
+  const chain = buildPolicyChain({ registry, authentication: auth.authentication, limiter, lifecycle: config.auth.lifecycle });
+  const gateway = new Gateway(
+    { maxBodyBytes: config.gateway.maxBodyBytes, isAllowedOrigin: origins.isAllowedOrigin, isAllowedHost: origins.isAllowedHost },
+    { sessions: new SessionTokenCodec(sessionKey), chain, methods, metrics, onInternalError },
+  );
+  metrics.gauge('toolmesh_inflight_requests', () => gateway.inFlight);
+  metrics.gauge('toolmesh_registered_server_versions', () => registry.list().length);
+  metrics.gauge('toolmesh_rate_limit_tracked_identities', () => limiter.tracked);
+
+  let ready = false;
+  const app = buildApp({
+    routers: [catalogRoutes({ registry, publicUrl: () => publicUrl }), ...auth.routers],
+    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap)],
+    adminAuth: requireAdmin({ bootstrapTokenDigest: () => bootstrap.digest(), identify: auth.identify, isAdmin: auth.isAdmin }),
+    isReady: () => ready,
+    renderMetrics: () => metrics.render(),
+    onInternalError,
+  });
+  const requestListener = nodeListener(gateway, app.callback(), authorizationServer);
+  server.on('request', requestListener);
+  auth.agents.onChange((c) => logger.log('info', 'agent mapping changed', { action: c.action, san: c.entry.san, actor: c.actor }));
+
+  // The mTLS listener serves the same requests; agents authenticate with their certificates there.
+  let mtlsServer: MtlsServer | undefined;
+  let stopCrlWatch = () => {};
+  if (mtls && mtlsFiles) {
+    const s = createMtlsServer({ ...mtlsFiles, keepAliveTimeout: 65_000 }, requestListener);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(mtls.port, mtls.host ?? config.listen.host, () => {
+          s.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      server.close();
+      await backends.close();
+      await store.close();
+      throw err;
+    }
+    mtlsServer = s;
+    if (mtls.crl) {
+      stopCrlWatch = watchCrlFile(s, inData(mtls.crl), {
+        onReload: (closed) => logger.log('info', 'CRL reloaded', { closedConnections: closed }),
+        onError: (err) => logger.log('error', 'CRL reload failed; the previous CRL stays in force', { error: (err as Error).message }),
+      });
+    }
+  }
+
   const driftMonitor = new DriftMonitor(registry, backends, {
     intervalMs: config.backends.driftCheckIntervalMs,
     onDrift: (key, drifted) => logger.log('warn', 'tool drift detected; tools withheld until re-approved', { server: key, drifted }),
@@ -146,12 +228,17 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const stop = () =>
     (stopping ??= (async () => {
       ready = false;
+      stopCrlWatch();
       server.close();
       server.closeIdleConnections();
+      mtlsServer?.close();
+      mtlsServer?.closeIdleConnections();
       await gateway.drain(config.gateway.drainTimeoutMs);
+      await authorizationServer?.close();
       await driftMonitor.stop();
       await backends.close();
       server.closeAllConnections();
+      mtlsServer?.closeAllConnections();
       await store.close();
       logger.log('info', 'node stopped', {});
     })());
@@ -165,6 +252,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     registry,
     backends,
     driftMonitor,
+    mtlsPort: mtlsServer ? (mtlsServer.address() as AddressInfo).port : undefined,
+    authorizationServer: authorizationServer?.issuer,
     stop,
   };
 }

@@ -80,12 +80,16 @@ t.test('backends never see client credentials or session ids', async (t) => {
   const client = await connect('legacy', `${tn.url}/mcp/v1/tools/legacy/rpc`);
   await client.callTool('echo', { text: 'x' });
   await client.close();
-  const res = await fetch(`${tn.url}/mcp/v2/tools/modern/rpc`, {
+  // A real credential: a tenant API key for a server in that tenant's namespace.
+  await tn.register({ slug: 'tenant-modern', version: '2.0.0', backend: { http: modernBackend.url }, namespace: 'acme' });
+  const issued = await tn.admin('POST', '/admin/v1/credentials/keys', { tenant: 'acme', scopes: ['mcp:tool:tenant-modern:write'] });
+  t.equal(issued.status, 201, 'API key issued');
+  const res = await fetch(`${tn.url}/mcp/v2/tools/tenant-modern/rpc`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
-      authorization: 'Bearer caller-secret',
+      authorization: `Bearer ${issued.body.key}`,
       cookie: 'sid=caller-cookie',
       'mcp-protocol-version': '2026-07-28',
       'mcp-method': 'tools/call',
@@ -98,7 +102,8 @@ t.test('backends never see client credentials or session ids', async (t) => {
       params: { name: 'echo', arguments: { text: 'y' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
     }),
   });
-  t.equal(res.status, 200);
+  t.equal(res.status, 200, 'the tenant called its tool');
+  t.match(await res.text(), /"text":"y"/);
   for (const headers of [...legacy.seenHeaders, ...modernBackend.seenHeaders]) {
     t.notOk(headers.authorization, 'no Authorization header reached a backend');
     t.notOk(headers.cookie, 'no Cookie reached a backend');

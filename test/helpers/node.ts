@@ -24,7 +24,12 @@ export async function startTestNode(config: Record<string, unknown> = {}, dataDi
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'toolmesh-test-')));
   await writeFile(
     join(dir, 'config.json'),
-    JSON.stringify({ ...config, backends: { driftCheckIntervalMs: 0, callTimeoutMs: 5000, ...(config.backends as object) } }),
+    JSON.stringify({
+      ...config,
+      // Tests of the gateway itself run as the explicitly granted anonymous identity unless they configure auth.
+      auth: config.auth ?? { anonymous: true },
+      backends: { driftCheckIntervalMs: 0, callTimeoutMs: 5000, ...(config.backends as object) },
+    }),
   );
   const node = await startNode({ dataDir: dir, port: 0, logger: createLogger((process.env.TOOLMESH_TEST_LOG ?? 'silent') as 'silent') });
   const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();

@@ -1,25 +1,95 @@
 /**
- * Step 1 — authenticate: establishes who is calling.
+ * Step 1 — authenticate: establishes who is calling, from exactly one credential.
  *
- * This node serves its MCP endpoints to one principal, `anonymous`; the
- * `auth.anonymous` setting names the groups and scopes it carries.
- * Credentials (OAuth/OIDC bearer tokens, mTLS client certificates, tenant API
- * keys) replace this step's body, not its place in the chain.
+ * - `Authorization: Bearer tm_…` is a tenant API key, any other bearer token an
+ *   OAuth access token (JWT); a request on the mTLS listener with a verified
+ *   client certificate is an agent; nothing at all is `anonymous` when
+ *   `auth.anonymous` grants it, else 401 `missing_credentials`.
+ * - A credential that is present but bad is 401 `invalid_token`: the step never
+ *   falls back to a weaker credential.
+ * - Tokens in the query string are refused (RFC 6750 §2.3 leaks them to logs).
+ * - Every 401 carries `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728)
+ *   so MCP clients can discover the authorization server.
  */
-import type { Identity } from '../call.js';
+import { GatewayError, isGatewayError } from '../errors.js';
+import type { Authenticator, PresentedCredential } from '../../auth/authenticator.js';
+import { API_KEY_PREFIX } from '../../auth/authenticator.js';
+import type { Identity } from '../../auth/identity.js';
+import type { CallContext } from '../call.js';
 import type { PolicyStep } from './policy.js';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 
-export function authenticate(anonymous: { groups: string[]; scopes: string[] } | undefined): PolicyStep {
-  const identity: Identity = Object.freeze({
-    kind: 'anonymous',
-    subject: 'anonymous',
-    groups: [...(anonymous?.groups ?? [])],
-    scopes: [...(anonymous?.scopes ?? [])],
-  }) as Identity;
+export interface AuthenticateDeps {
+  jwt?: Authenticator;
+  apiKeys?: Authenticator;
+  agents?: Authenticator;
+  anonymous?: { groups: string[]; scopes: string[] } | undefined;
+  /** The RFC 9728 metadata URL for the endpoint the call arrived at. */
+  resourceMetadataUrl: (call: CallContext) => string;
+}
+
+const QUERY_TOKEN = /[?&](access_token|token|api_key|apikey)=/i;
+
+export function authenticate(deps: AuthenticateDeps): PolicyStep {
+  const anonymous: Identity | undefined = deps.anonymous
+    ? Object.freeze({
+        kind: 'anonymous',
+        subject: 'anonymous',
+        groups: [...deps.anonymous.groups],
+        scopes: [...deps.anonymous.scopes],
+        principal: 'anonymous',
+        class: 'person',
+      } as Identity)
+    : undefined;
+
+  const challenge = (call: CallContext, error?: GatewayError): Record<string, string> => {
+    const parts = [`resource_metadata="${deps.resourceMetadataUrl(call)}"`];
+    if (error?.reason === 'invalid_token') parts.push('error="invalid_token"', `error_description="${error.message.replace(/["\\]/g, '')}"`);
+    return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
+  };
+
+  const resolve = (call: CallContext, credential: PresentedCredential) => {
+    const { req } = call;
+    if (credential.bearer !== undefined) {
+      const authenticator = credential.bearer.startsWith(API_KEY_PREFIX) ? deps.apiKeys : deps.jwt;
+      if (!authenticator) throw new GatewayError('invalid_token', 'this node does not accept this kind of token');
+      return authenticator.authenticate(req, credential);
+    }
+    // Agents answer undefined without a client certificate and throw invalid_token for one TLS did not verify.
+    if (deps.agents) return deps.agents.authenticate(req, credential);
+    return undefined;
+  };
+
   return {
     name: 'authenticate',
-    run(call) {
-      call.identity = identity;
+    async run(call) {
+      try {
+        const credential = presentedCredential(call.req);
+        let identity = await resolve(call, credential);
+        if (!identity) identity = anonymous;
+        if (!identity) throw new GatewayError('missing_credentials', 'authentication required');
+        call.identity = identity;
+      } catch (err) {
+        if (isGatewayError(err) && (err.reason === 'invalid_token' || err.reason === 'missing_credentials')) {
+          throw new GatewayError(err.reason, err.message, { data: err.data ?? {}, headers: { ...err.headers, ...challenge(call, err) } });
+        }
+        throw err;
+      }
     },
   };
+}
+
+/** The one credential a request presents; malformed or duplicated ones are refused. */
+export function presentedCredential(req: IncomingMessage): PresentedCredential {
+  if (req.url !== undefined && QUERY_TOKEN.test(req.url)) {
+    throw new GatewayError('invalid_token', 'tokens in the query string are refused; send Authorization: Bearer');
+  }
+  const header = req.headers.authorization;
+  const socket = req.socket as TLSSocket;
+  const tlsPeer = socket.encrypted === true && socket.authorized === true;
+  if (header === undefined) return { tlsPeer };
+  const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header);
+  if (!m) throw new GatewayError('invalid_token', 'Authorization must be a single Bearer token');
+  return { bearer: m[1]!, tlsPeer };
 }

@@ -1,0 +1,96 @@
+/**
+ * Composes the node's authentication: trusted issuers and the JWT verifier,
+ * tenant API keys, mTLS agents, the RFC 9728 metadata routes, and the admin
+ * API's authentication. One resource URI (`auth.resource`, default
+ * `{publicUrl}/mcp`) covers every MCP endpoint of the gateway: tokens are
+ * audience-bound to it, and every 401 points at its metadata.
+ */
+import type { IncomingMessage } from 'node:http';
+import type Router from '@koa/router';
+import type { NodeConfig } from '../config/config.js';
+import type { Store } from '../store/db.js';
+import type { Registry } from '../registry/registry.js';
+import type { AuthenticateDeps } from '../gateway/policy/authenticate.js';
+import { presentedCredential } from '../gateway/policy/authenticate.js';
+import { API_KEY_PREFIX } from '../auth/authenticator.js';
+import type { Identity } from '../auth/identity.js';
+import { SCOPE_ADMIN, toolScope } from '../auth/identity.js';
+import { TrustedIssuers } from '../auth/oauth/issuers.js';
+import { JwtVerifier } from '../auth/oauth/jwt-verifier.js';
+import { protectedResourceMetadata, protectedResourceRoutes, PROTECTED_RESOURCE_WELL_KNOWN } from '../auth/oauth/protected-resource.js';
+import { ApiKeys } from '../auth/apikeys/api-keys.js';
+import { loadOrCreatePepper } from '../auth/apikeys/pepper.js';
+import { apiKeyRoutes } from '../admin/credentials-keys-routes.js';
+import { Agents } from '../auth/mtls/agents.js';
+import { agentRoutes } from '../admin/credentials-agents-routes.js';
+
+export interface NodeAuth {
+  resource: string;
+  resourceMetadataUrl: string;
+  issuers: TrustedIssuers;
+  jwt: JwtVerifier;
+  apiKeys: ApiKeys;
+  agents: Agents;
+  authentication: AuthenticateDeps;
+  /** Resolves the caller of an admin request from its credential (no anonymous). */
+  identify(req: IncomingMessage): Promise<Identity | undefined>;
+  isAdmin(identity: Identity): boolean;
+  routers: Router[];
+  adminRouters: Router[];
+}
+
+export async function setupAuth(config: NodeConfig, store: Store, registry: Registry, publicUrl: string, extraIssuers: string[] = []): Promise<NodeAuth> {
+  const resource = config.auth.resource || `${publicUrl}/mcp`;
+  const metadataUrl = `${publicUrl}${PROTECTED_RESOURCE_WELL_KNOWN}${new URL(resource).pathname.replace(/\/$/, '')}`;
+  const issuers = new TrustedIssuers(config.auth.issuers, {
+    jwksCooldownMs: config.auth.jwksCooldownSeconds * 1000,
+    allowInsecureHttp: config.auth.allowInsecureIssuers,
+  });
+  const jwt = new JwtVerifier(issuers, { audience: resource, clockSkewSeconds: config.auth.clockSkewSeconds });
+  const apiKeys = new ApiKeys(store, await loadOrCreatePepper(config.dataDir));
+  await apiKeys.load();
+  const agents = new Agents(store);
+  await agents.load();
+
+  const scopesSupported = () => [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])];
+  const metadata = () =>
+    protectedResourceMetadata({
+      resource,
+      authorizationServers: [...extraIssuers, ...issuers.list()],
+      scopesSupported: scopesSupported(),
+      resourceName: 'Toolmesh MCP gateway',
+    });
+  const prmRoutes = protectedResourceRoutes(() => (extraIssuers.length + issuers.list().length > 0 ? metadata() : undefined));
+
+  const authentication: AuthenticateDeps = {
+    jwt,
+    apiKeys,
+    agents,
+    anonymous: config.auth.anonymous,
+    resourceMetadataUrl: () => metadataUrl,
+  };
+
+  const identify = async (req: IncomingMessage): Promise<Identity | undefined> => {
+    const credential = presentedCredential(req);
+    if (credential.bearer !== undefined) {
+      return credential.bearer.startsWith(API_KEY_PREFIX) ? apiKeys.authenticate(req, credential) : jwt.authenticate(req, credential);
+    }
+    return agents.authenticate(req, credential);
+  };
+
+  return {
+    resource,
+    resourceMetadataUrl: metadataUrl,
+    issuers,
+    jwt,
+    apiKeys,
+    agents,
+    authentication,
+    identify,
+    // Tenants never administer the node, whatever their key says.
+    isAdmin: (identity) =>
+      identity.kind !== 'apikey' && identity.kind !== 'anonymous' && (identity.scopes.includes(SCOPE_ADMIN) || identity.groups.some((g) => config.auth.adminGroups.includes(g))),
+    routers: [prmRoutes],
+    adminRouters: [apiKeyRoutes(apiKeys), agentRoutes(agents)],
+  };
+}
