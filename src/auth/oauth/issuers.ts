@@ -178,7 +178,7 @@ export class TrustedIssuers {
     if (config === null || typeof config !== 'object') throw new TypeError(`${path}: must be an object`);
     const { issuer } = config;
     if (typeof issuer !== 'string' || issuer === '') throw new TypeError(`${path}.issuer: must be a non-empty string`);
-    this.#checkUrl(issuer, `${path}.issuer`, local);
+    this.#checkUrl(issuer, `${path}.issuer`, local || this.#allowHttp);
     if (new URL(issuer).search !== '') throw new TypeError(`${path}.issuer: must not have a query`);
     if (this.#configs.has(issuer)) throw new TypeError(`${path}.issuer: ${issuer} is already trusted`);
     if (config.audience !== undefined && (typeof config.audience !== 'string' || config.audience === '')) {
