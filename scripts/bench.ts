@@ -70,13 +70,15 @@ const ECHO_TEXT = 'hello from the toolmesh bench';
 const ARGS_JSON = JSON.stringify({ text: ECHO_TEXT });
 const MCP_PROXY_FLAGS = ['--server', 'stream', '--no-eventStore'];
 
-type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e';
+type ScenarioId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g';
 const SCENARIO_LABELS: Record<ScenarioId, string> = {
   a: '(a) direct → raw HTTP backend',
   b: '(b) Toolmesh → raw HTTP backend (modern)',
   c: '(c) Toolmesh → SDK stdio server (legacy session)',
   d: '(d) mcp-proxy → SDK stdio server (legacy session)',
   e: '(e) reference: bare Node pass-through proxy → raw HTTP backend',
+  f: '(f) Toolmesh → raw HTTP backend, OAuth JWT caller',
+  g: '(g) Toolmesh → raw HTTP backend, tenant API key caller',
 };
 
 // --- child processes -----------------------------------------------------------
@@ -256,6 +258,8 @@ interface Target {
   proxyPid: number | undefined;
   /** Backend processes, for context (raw backend, or the stdio server). */
   backendPids: () => number[];
+  /** Sent with every call (the caller's credential). */
+  headers?: Record<string, string>;
 }
 
 interface Caller {
@@ -280,10 +284,10 @@ class Stats {
 
 const BASE_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
-function modernCaller(): Caller {
+function modernCaller(extra: Record<string, string> = {}): Caller {
   const meta = JSON.stringify({ 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} });
   return {
-    headers: { ...BASE_HEADERS, 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+    headers: { ...BASE_HEADERS, 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'echo', ...extra },
     prefix: '{"jsonrpc":"2.0","id":',
     suffix: `,"method":"tools/call","params":{"name":"echo","arguments":${ARGS_JSON},"_meta":${meta}}}`,
     nextId: 0,
@@ -419,7 +423,7 @@ async function run(target: Target, concurrency: number, seconds: number, warmupS
   try {
     const callers: Caller[] = [];
     for (let i = 0; i < concurrency; i++) {
-      callers.push(target.era === 'modern' ? modernCaller() : await legacyCaller(pool, target.path, i));
+      callers.push(target.era === 'modern' ? modernCaller(target.headers) : await legacyCaller(pool, target.path, i));
     }
     const warm = new Stats();
     if (warmupSeconds > 0) {
@@ -524,7 +528,19 @@ async function startFloorProxy(backendUrl: string): Promise<{ child: Child; orig
 async function startToolmesh(profileDir: string | undefined): Promise<{ child: Child; url: string; token: string; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'toolmesh-bench-'));
   tempDirs.push(dataDir);
-  await writeFile(join(dataDir, 'config.json'), JSON.stringify({ backends: { driftCheckIntervalMs: 0 } }));
+  const unlimited = { perMinute: 1e9, burst: 1e9 };
+  await writeFile(
+    join(dataDir, 'config.json'),
+    JSON.stringify({
+      backends: { driftCheckIntervalMs: 0 },
+      // (b)/(c) call as the granted anonymous identity; (f)/(g) with real credentials. Rate limits run, but never bite.
+      auth: {
+        anonymous: true,
+        authorizationServer: { clients: [{ clientId: 'bench-agent', clientSecret: BENCH_CLIENT_SECRET, scopes: ['mcp:tool:raw:write'] }] },
+      },
+      rateLimits: { person: unlimited, agent: unlimited, tenant: unlimited },
+    }),
+  );
   const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = new Child(
     'toolmesh',
@@ -535,6 +551,33 @@ async function startToolmesh(profileDir: string | undefined): Promise<{ child: C
   const m = await child.waitFor(/listening on (http:\/\/\S+)/, 15_000);
   const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
   return { child, url: m[1]!, token, dataDir };
+}
+
+const BENCH_CLIENT_SECRET = 'bench-secret-0123456789abcdef';
+
+/** An access token for the bench agent from the node's own authorization server (client credentials). */
+async function clientCredentialsToken(nodeUrl: string): Promise<string> {
+  const meta = (await (await fetch(`${nodeUrl}/oauth/.well-known/openid-configuration`)).json()) as { token_endpoint: string };
+  const res = await fetch(meta.token_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`bench-agent:${BENCH_CLIENT_SECRET}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp:tool:raw:write', resource: `${nodeUrl}/mcp` }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!res.ok || !body.access_token) throw new SetupError(`client credentials token: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+  return body.access_token;
+}
+
+/** A tenant API key for `raw-acme`. */
+async function issueApiKey(nodeUrl: string, token: string): Promise<string> {
+  const res = await fetch(`${nodeUrl}/admin/v1/credentials/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant: 'acme', scopes: ['mcp:tool:raw-acme:write'] }),
+  });
+  const body = (await res.json()) as { key?: string };
+  if (res.status !== 201 || !body.key) throw new SetupError(`issuing an API key: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+  return body.key;
 }
 
 async function register(nodeUrl: string, token: string, body: Record<string, unknown>): Promise<void> {
@@ -677,12 +720,17 @@ interface Ratios {
   gatewayCpuB: number | null;
   /** (b) − (e): what Toolmesh's transport checks, policy chain and routing cost per call. */
   gatewayCpuOverFloor: number | null;
+  /** (f) − (b), (g) − (b): what authenticating a JWT / an API key (cached verification), rate limiting and authorizing add. */
+  jwtAddedCpu: number | null;
+  apiKeyAddedCpu: number | null;
 }
 
 function computeRatios(results: RunResult[], concurrencies: number[]): Ratios[] {
   const get = (s: ScenarioId, c: number) => results.find((r) => r.scenario === s && r.concurrency === c);
   return concurrencies.map((c) => {
-    const [a, b, cc, d, e] = (['a', 'b', 'c', 'd', 'e'] as const).map((s) => get(s, c));
+    const [a, b, cc, d, e, f, g] = (['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const).map((s) => get(s, c));
+    const over = (x: RunResult | undefined) =>
+      x?.proxyCpuUsPerCall != null && b?.proxyCpuUsPerCall != null ? round(x.proxyCpuUsPerCall - b.proxyCpuUsPerCall, 0) : null;
     return {
       concurrency: c,
       overheadP50Ms: a && b ? round(b.p50Ms - a.p50Ms, 3) : null,
@@ -692,6 +740,8 @@ function computeRatios(results: RunResult[], concurrencies: number[]): Ratios[] 
       cpuCvsD: ratio(cc?.proxyCpuUsPerCall ?? undefined, d?.proxyCpuUsPerCall ?? undefined),
       gatewayCpuB: b?.proxyCpuUsPerCall ?? null,
       gatewayCpuOverFloor: b?.proxyCpuUsPerCall != null && e?.proxyCpuUsPerCall != null ? round(b.proxyCpuUsPerCall - e.proxyCpuUsPerCall, 0) : null,
+      jwtAddedCpu: over(f),
+      apiKeyAddedCpu: over(g),
     };
   });
 }
@@ -727,6 +777,8 @@ function markdown(results: RunResult[], ratios: Ratios[], meta: Record<string, u
     `| Proxy CPU per call, Toolmesh vs mcp-proxy (c ÷ d) | ${cell((r) => (r.cpuCvsD === null ? '—' : `${fmt(r.cpuCvsD, 2)}×`))} | lower is better |`,
     `| Gateway CPU per call, (b) | ${cell((r) => (r.gatewayCpuB === null ? '—' : `${fmt(r.gatewayCpuB)} µs${mark(r.gatewayCpuB <= 300)}`))} | ≤ 300 µs |`,
     `| … of which above a bare Node proxy (b − e) | ${cell((r) => (r.gatewayCpuOverFloor === null ? '—' : `${fmt(r.gatewayCpuOverFloor)} µs`))} | |`,
+    `| Authentication + rate limit + authorization, JWT caller (f − b) | ${cell((r) => (r.jwtAddedCpu === null ? '—' : `${fmt(r.jwtAddedCpu)} µs${mark(r.jwtAddedCpu <= 60)}`))} | ≤ 60 µs |`,
+    `| Authentication + rate limit + authorization, API key caller (g − b) | ${cell((r) => (r.apiKeyAddedCpu === null ? '—' : `${fmt(r.apiKeyAddedCpu)} µs${mark(r.apiKeyAddedCpu <= 60)}`))} | ≤ 60 µs |`,
   );
   return lines.join('\n');
 }
@@ -738,9 +790,9 @@ async function main(): Promise<number> {
   const warmupSeconds = envNumber('BENCH_WARMUP_SECONDS', 1, 0, 10);
   const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,32').split(',').map((s) => Number(s.trim()));
   if (concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) throw new SetupError('BENCH_CONCURRENCY: integers 1–256, comma-separated');
-  const wanted = new Set((process.env.BENCH_SCENARIOS ?? 'a,b,c,d,e').split(',').map((s) => s.trim()));
-  const scenarios = (['a', 'b', 'c', 'd', 'e'] as const).filter((s) => wanted.has(s));
-  if (scenarios.length === 0) throw new SetupError('BENCH_SCENARIOS: none of a,b,c,d,e');
+  const wanted = new Set((process.env.BENCH_SCENARIOS ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()));
+  const scenarios = (['a', 'b', 'c', 'd', 'e', 'f', 'g'] as const).filter((s) => wanted.has(s));
+  if (scenarios.length === 0) throw new SetupError('BENCH_SCENARIOS: none of a,b,c,d,e,f,g');
   const profile = process.env.BENCH_CPU_PROF === '1' || process.env.BENCH_CPU_PROF === 'true';
 
   for (const [what, path] of Object.entries(PATHS)) {
@@ -750,8 +802,8 @@ async function main(): Promise<number> {
   const mcpProxyVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules/mcp-proxy/package.json'), 'utf8')) as { version: string }).version;
 
   const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-  const needToolmesh = scenarios.some((s) => s === 'b' || s === 'c');
-  const needRaw = scenarios.some((s) => s === 'a' || s === 'b' || s === 'e');
+  const needToolmesh = scenarios.some((s) => s === 'b' || s === 'c' || s === 'f' || s === 'g');
+  const needRaw = scenarios.some((s) => s === 'a' || s === 'b' || s === 'e' || s === 'f' || s === 'g');
 
   log(`setup: ${scenarios.join(',')} at c=${concurrencies.join(',')}, ${warmupSeconds}+${seconds} s each`);
   const raw = needRaw ? await startRawBackend() : undefined;
@@ -769,6 +821,16 @@ async function main(): Promise<number> {
   }
   const proxy = scenarios.includes('d') ? await startMcpProxy() : undefined;
   const floor = scenarios.includes('e') ? await startFloorProxy(raw!.url) : undefined;
+  let jwt: string | undefined;
+  if (toolmesh && raw && scenarios.includes('f')) {
+    if (!scenarios.includes('b')) await register(toolmesh.url, toolmesh.token, { slug: 'raw', version: '1.0.0', backend: { http: raw.url } });
+    jwt = await clientCredentialsToken(toolmesh.url);
+  }
+  let apiKey: string | undefined;
+  if (toolmesh && raw && scenarios.includes('g')) {
+    await register(toolmesh.url, toolmesh.token, { slug: 'raw-acme', version: '1.0.0', backend: { http: raw.url }, namespace: 'acme' });
+    apiKey = await issueApiKey(toolmesh.url, toolmesh.token);
+  }
   log(`ready: ${[raw && `raw ${raw.url}`, toolmesh && `toolmesh ${toolmesh.url} (pid ${toolmesh.child.pid})`, proxy && `mcp-proxy ${proxy.origin} (pid ${proxy.child.pid})`].filter(Boolean).join(', ')}`);
 
   const targets: Record<ScenarioId, () => Target> = {
@@ -799,6 +861,24 @@ async function main(): Promise<number> {
       era: 'legacy',
       proxyPid: proxy!.child.pid,
       backendPids: () => childPids(proxy!.child.pid),
+    }),
+    f: () => ({
+      scenario: 'f',
+      origin: toolmesh!.url,
+      path: '/mcp/v1/tools/raw/rpc',
+      era: 'modern',
+      proxyPid: toolmesh!.child.pid,
+      backendPids: () => [raw!.child.pid],
+      headers: { authorization: `Bearer ${jwt!}` },
+    }),
+    g: () => ({
+      scenario: 'g',
+      origin: toolmesh!.url,
+      path: '/mcp/v1/tools/raw-acme/rpc',
+      era: 'modern',
+      proxyPid: toolmesh!.child.pid,
+      backendPids: () => [raw!.child.pid],
+      headers: { authorization: `Bearer ${apiKey!}` },
     }),
     e: () => ({
       scenario: 'e',
