@@ -39,6 +39,11 @@ export interface NodeAuth {
   adminRouters: Router[];
 }
 
+/** Every scope the gateway understands right now: admin, and read/write per registered server. */
+export function scopesSupported(registry: Registry): string[] {
+  return [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])];
+}
+
 export async function setupAuth(config: NodeConfig, store: Store, registry: Registry, publicUrl: string, extraIssuers: string[] = []): Promise<NodeAuth> {
   const resource = config.auth.resource || `${publicUrl}/mcp`;
   const metadataUrl = `${publicUrl}${PROTECTED_RESOURCE_WELL_KNOWN}${new URL(resource).pathname.replace(/\/$/, '')}`;
@@ -52,12 +57,11 @@ export async function setupAuth(config: NodeConfig, store: Store, registry: Regi
   const agents = new Agents(store);
   await agents.load();
 
-  const scopesSupported = () => [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])];
   const metadata = () =>
     protectedResourceMetadata({
       resource,
       authorizationServers: [...extraIssuers, ...issuers.list()],
-      scopesSupported: scopesSupported(),
+      scopesSupported: scopesSupported(registry),
       resourceName: 'Toolmesh MCP gateway',
     });
   const prmRoutes = protectedResourceRoutes(() => (extraIssuers.length + issuers.list().length > 0 ? metadata() : undefined));

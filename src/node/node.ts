@@ -24,9 +24,8 @@ import { originPolicy } from '../gateway/transport/origin.js';
 import { serversRoutes } from '../admin/servers-routes.js';
 import { requireAdmin } from '../admin/admin-auth.js';
 import { BootstrapToken, bootstrapTokenRoutes } from '../admin/bootstrap-token.js';
-import { setupAuth, type NodeAuth } from './auth-setup.js';
+import { scopesSupported, setupAuth, type NodeAuth } from './auth-setup.js';
 import { createAuthorizationServer, type AuthorizationServer } from '../auth/oauth/authorization-server/index.js';
-import { SCOPE_ADMIN, toolScope } from '../auth/identity.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { catalogRoutes } from '../catalog/catalog-routes.js';
 import { buildApp } from './http-app.js';
@@ -138,7 +137,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
           resource: config.auth.resource || `${publicUrl}/mcp`,
           users: asConfig.users,
           clients: asConfig.clients,
-          scopesSupported: () => [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])],
+          scopesSupported: () => scopesSupported(registry),
           accessTokenTtlSeconds: asConfig.accessTokenTtlSeconds,
           dataDir: config.dataDir,
         },
