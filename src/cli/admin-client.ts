@@ -78,3 +78,11 @@ function readTokenFile(dataDir: string): string | undefined {
     return undefined;
   }
 }
+
+/** The flags every command that talks to a running node accepts (node:util parseArgs options). */
+export const CONNECTION_OPTIONS = {
+  node: { type: 'string' },
+  token: { type: 'string' },
+  data: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;

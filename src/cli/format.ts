@@ -9,3 +9,8 @@ export function table(headers: string[], rows: string[][]): string {
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** `a, b,,c` → `['a', 'b', 'c']`; undefined stays undefined. */
+export function commaList(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
+}

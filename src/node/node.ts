@@ -247,7 +247,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     url: publicUrl,
     port,
     identity,
-    createdAdminToken: admin.created ? admin.token : undefined,
+    // A disabled bootstrap token is re-created on disk at start but never accepted: do not announce it.
+    createdAdminToken: admin.created && !bootstrap.disabled ? admin.token : undefined,
     registry,
     backends,
     driftMonitor,

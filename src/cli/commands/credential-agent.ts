@@ -11,23 +11,12 @@
  * SAN (`billing.agents.example.org`); any encoding of it names the same agent.
  */
 import { parseArgs } from 'node:util';
-import { AdminClient, CliError } from '../admin-client.js';
-import { printJson, table } from '../format.js';
+import { AdminClient, CliError, CONNECTION_OPTIONS } from '../admin-client.js';
+import { commaList, printJson, table } from '../format.js';
 import type { AgentEntry } from '../../auth/mtls/agents.js';
-
-const CONNECTION = {
-  node: { type: 'string' },
-  token: { type: 'string' },
-  data: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
 
 const PATH = '/admin/v1/credentials/agents';
 const USAGE = 'usage: toolmesh credential agent add <san> --groups a,b [--scopes s1,s2] | list | show <san> | remove <san>';
-
-function list(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
-}
 
 const HEADERS = ['SAN', 'GROUPS', 'SCOPES', 'CREATED', 'BY'];
 
@@ -46,16 +35,16 @@ export async function agentCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { ...CONNECTION, groups: { type: 'string' }, scopes: { type: 'string' } },
+    options: { ...CONNECTION_OPTIONS, groups: { type: 'string' }, scopes: { type: 'string' } },
   });
   const out = (value: unknown, text: () => string) => (values.json ? printJson(value) : process.stdout.write(text() + '\n'));
   const san = positionals[0];
 
   switch (sub) {
     case 'add': {
-      const groups = list(values.groups);
+      const groups = commaList(values.groups);
       if (!san || !groups?.length) throw new CliError('usage: toolmesh credential agent add <san> --groups a,b [--scopes s1,s2]');
-      const scopes = list(values.scopes);
+      const scopes = commaList(values.scopes);
       const entry = await new AdminClient(values).request<AgentEntry>('POST', PATH, { san, groups, ...(scopes ? { scopes } : {}) });
       out(entry, () => `mapped ${entry.san} → groups ${entry.groups.join(', ')}${entry.scopes.length ? `; scopes ${entry.scopes.join(', ')}` : ''}`);
       return;

@@ -10,16 +10,9 @@
  * (`credential agent …` lives elsewhere.)
  */
 import { parseArgs } from 'node:util';
-import { AdminClient, CliError } from '../admin-client.js';
-import { printJson, table } from '../format.js';
+import { AdminClient, CliError, CONNECTION_OPTIONS } from '../admin-client.js';
+import { commaList, printJson, table } from '../format.js';
 import type { ApiKeyRecord, ApiKeyStatus } from '../../auth/apikeys/api-keys.js';
-
-const CONNECTION = {
-  node: { type: 'string' },
-  token: { type: 'string' },
-  data: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
 
 const BASE = '/admin/v1/credentials/keys';
 
@@ -30,10 +23,6 @@ export const CREDENTIAL_USAGE = `usage: toolmesh credential key issue --tenant T
        toolmesh credential agent …`;
 
 type KeyView = ApiKeyRecord & { status: ApiKeyStatus };
-
-function list(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
-}
 
 function need(value: string | undefined, flag: string, usage: string): string {
   if (!value) throw new CliError(`missing ${flag}\n${usage}`, 2);
@@ -91,7 +80,7 @@ async function keyCommand(argv: string[]): Promise<void> {
     args: rest,
     allowPositionals: true,
     options: {
-      ...CONNECTION,
+      ...CONNECTION_OPTIONS,
       tenant: { type: 'string' },
       scopes: { type: 'string' },
       groups: { type: 'string' },
@@ -107,12 +96,12 @@ async function keyCommand(argv: string[]): Promise<void> {
   switch (sub) {
     case 'issue': {
       const tenant = need(values.tenant, '--tenant', usage);
-      const scopes = list(need(values.scopes, '--scopes', usage))!;
+      const scopes = commaList(need(values.scopes, '--scopes', usage))!;
       const client = new AdminClient(values);
       const result = await client.request<{ key: string; record: KeyView }>('POST', BASE, {
         tenant,
         scopes,
-        ...(values.groups !== undefined ? { groups: list(values.groups) } : {}),
+        ...(values.groups !== undefined ? { groups: commaList(values.groups) } : {}),
         ...(values['expires-at'] !== undefined ? { expiresAt: values['expires-at'] } : {}),
       });
       out(result, () => announce('issued', result));

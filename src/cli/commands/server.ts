@@ -13,20 +13,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { AdminClient, CliError } from '../admin-client.js';
-import { printJson, table } from '../format.js';
+import { AdminClient, CliError, CONNECTION_OPTIONS } from '../admin-client.js';
+import { commaList, printJson, table } from '../format.js';
 import type { ServerRecord } from '../../registry/types.js';
-
-const CONNECTION = {
-  node: { type: 'string' },
-  token: { type: 'string' },
-  data: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
-
-function list(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean);
-}
 
 function splitRef(ref: string | undefined, requireVersion: boolean): { slug: string; version?: string } {
   if (!ref) throw new CliError('expected <slug>@<version>');
@@ -54,7 +43,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
     args: own,
     allowPositionals: true,
     options: {
-      ...CONNECTION,
+      ...CONNECTION_OPTIONS,
       version: { type: 'string' },
       url: { type: 'string' },
       stdio: { type: 'boolean' },
@@ -87,11 +76,11 @@ export async function serverCommand(argv: string[]): Promise<void> {
         version: values.version,
         backend,
         ...(values.lifecycle ? { lifecycle: values.lifecycle } : {}),
-        ...(values.groups ? { allowedGroups: list(values.groups) } : {}),
+        ...(values.groups ? { allowedGroups: commaList(values.groups) } : {}),
         ...(values.owner ? { owner: values.owner } : {}),
         ...(values.description ? { description: values.description } : {}),
         ...(values.title ? { title: values.title } : {}),
-        ...(values['read-tools'] ? { readTools: list(values['read-tools']) } : {}),
+        ...(values['read-tools'] ? { readTools: commaList(values['read-tools']) } : {}),
       });
       out(record, () => `registered ${record.slug}@${record.version} (${record.lifecycle}) with ${record.tools.length} tool(s): ${record.tools.map((t) => `${t.name}[${t.access}]`).join(', ')}\n` +
         `endpoint: ${client.baseUrl}/mcp/v${record.version.split('.')[0]}/tools/${record.slug}/rpc`);
@@ -110,7 +99,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
         server: doc,
         ...(values.slug ? { slug: values.slug } : {}),
         ...(values.lifecycle ? { lifecycle: values.lifecycle } : {}),
-        ...(values.groups ? { allowedGroups: list(values.groups) } : {}),
+        ...(values.groups ? { allowedGroups: commaList(values.groups) } : {}),
         ...(values.owner ? { owner: values.owner } : {}),
       });
       out(result, () => [...result.servers.map((r) => `imported ${r.slug}@${r.version} with ${r.tools.length} tool(s)`), ...result.notes.map((n) => `note: ${n}`)].join('\n'));
@@ -147,7 +136,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
         ...(values.to ? { to: values.to } : {}),
         ...(values['sunset-at'] ? { sunsetAt: values['sunset-at'] } : {}),
         ...(values['migration-url'] ? { migrationUrl: values['migration-url'] } : {}),
-        ...(values['read-tools'] ? { readTools: list(values['read-tools']) } : {}),
+        ...(values['read-tools'] ? { readTools: commaList(values['read-tools']) } : {}),
       };
       const record = await client.request<ServerRecord>('POST', `/admin/v1/servers/${encodeURIComponent(slug)}/versions/${encodeURIComponent(version!)}/${sub}`, body);
       out(record, () => `${record.slug}@${record.version}: ${record.lifecycle}${record.sunsetAt ? `, sunset ${record.sunsetAt}` : ''}${sub === 'approve' ? `, approved by ${record.approvedBy}` : ''}`);
