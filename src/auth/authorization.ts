@@ -31,7 +31,7 @@ export interface LifecyclePolicy {
 export type Decision =
   | { allowed: true }
   | { allowed: false; reason: 'insufficient_scope'; scopes: string[]; message: string }
-  | { allowed: false; reason: 'forbidden'; message: string };
+  | { allowed: false; reason: 'forbidden'; message: string; /** Outside the caller's namespace: to be answered as if it did not exist. */ hidden?: true };
 
 const ALLOWED: Decision = { allowed: true };
 
@@ -54,7 +54,7 @@ export function decideTool(identity: Identity, record: ServerRecord, tool: Pinne
 /** Namespace, groups and lifecycle: everything that does not depend on the tool. */
 export function decideServer(identity: Identity, record: ServerRecord, lifecycle: LifecyclePolicy): Decision {
   if ((record.namespace ?? undefined) !== (identity.tenant ?? undefined)) {
-    return { allowed: false, reason: 'forbidden', message: `${record.slug} is not available to this caller` };
+    return { allowed: false, reason: 'forbidden', message: `${record.slug} is not available to this caller`, hidden: true };
   }
   const groups = identity.groups;
   const groupsRequired = record.allowedGroups.length > 0 || (!isScoped(identity) && identity.kind !== 'anonymous');

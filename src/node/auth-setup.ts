@@ -60,7 +60,8 @@ export async function setupAuth(config: NodeConfig, store: Store, registry: Regi
   const metadata = () =>
     protectedResourceMetadata({
       resource,
-      authorizationServers: [...extraIssuers, ...issuers.list()],
+      // The embedded AS is both an extra issuer and (once added as local) a trusted one: list it once.
+      authorizationServers: [...new Set([...extraIssuers, ...issuers.list()])],
       scopesSupported: scopesSupported(registry),
       resourceName: 'Toolmesh MCP gateway',
     });

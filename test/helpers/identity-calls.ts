@@ -81,6 +81,6 @@ export function assertRefused(t: Test, res: CallResult, status: number, reason: 
 
 /** Asserts a tool call went through and the echo tool answered `text`. */
 export function assertEchoed(t: Test, res: CallResult, text: string, what: string): void {
-  t.equal(res.status, 200, `${what}: HTTP 200 (${res.text.slice(0, 200)})`);
+  t.equal(res.status, 200, `${what}: HTTP 200`, res.status === 200 ? {} : { body: res.text.slice(0, 500) });
   t.same(res.body?.result?.content, [{ type: 'text', text }], `${what}: the backend answered`);
 }

@@ -43,7 +43,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   switch (sub) {
     case 'add': {
       const groups = commaList(values.groups);
-      if (!san || !groups?.length) throw new CliError('usage: toolmesh credential agent add <san> --groups a,b [--scopes s1,s2]');
+      if (!san || !groups?.length) throw new CliError('usage: toolmesh credential agent add <san> --groups a,b [--scopes s1,s2]', 2);
       const scopes = commaList(values.scopes);
       const entry = await new AdminClient(values).request<AgentEntry>('POST', PATH, { san, groups, ...(scopes ? { scopes } : {}) });
       out(entry, () => `mapped ${entry.san} → groups ${entry.groups.join(', ')}${entry.scopes.length ? `; scopes ${entry.scopes.join(', ')}` : ''}`);
@@ -55,13 +55,13 @@ export async function agentCommand(argv: string[]): Promise<void> {
       return;
     }
     case 'show': {
-      if (!san) throw new CliError('usage: toolmesh credential agent show <san>');
+      if (!san) throw new CliError('usage: toolmesh credential agent show <san>', 2);
       const entry = await new AdminClient(values).request<AgentEntry>('GET', `${PATH}/${encodeURIComponent(san)}`);
       out(entry, () => table(HEADERS, [row(entry)]));
       return;
     }
     case 'remove': {
-      if (!san) throw new CliError('usage: toolmesh credential agent remove <san>');
+      if (!san) throw new CliError('usage: toolmesh credential agent remove <san>', 2);
       const entry = await new AdminClient(values).request<AgentEntry>('DELETE', `${PATH}/${encodeURIComponent(san)}`);
       out(entry, () => `removed ${entry.san}`);
       return;

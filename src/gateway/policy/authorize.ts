@@ -14,6 +14,7 @@ import { decideServer, decideTool, type Decision, type LifecyclePolicy } from '.
 import { toolScope } from '../../auth/identity.js';
 import type { CallContext } from '../call.js';
 import type { PolicyStep } from './policy.js';
+import { unknownTool } from './route.js';
 
 const DATA_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe', 'prompts/get', 'completion/complete']);
 
@@ -40,6 +41,12 @@ export function authorize(deps: AuthorizeDeps): PolicyStep {
         }
       }
       if (decision.allowed) return;
+      if (decision.reason === 'forbidden' && decision.hidden) {
+        // Another namespace's server does not exist for this caller: same answers as for a missing one.
+        if (call.endpoint.kind === 'server') throw new GatewayError('not_found', `no server ${target.record.slug} with major version ${call.endpoint.major}`);
+        call.answer = unknownTool(String(call.params.name));
+        return;
+      }
       if (decision.reason === 'insufficient_scope') {
         const scope = decision.scopes.join(' ');
         throw new GatewayError('insufficient_scope', decision.message, {

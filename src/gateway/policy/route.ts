@@ -66,7 +66,7 @@ function resolveTool(call: CallContext, registry: Registry, tool: string, shownA
 }
 
 /** A tool execution error, so a model can correct the name; the call goes no further. */
-function unknownTool(name: string): Record<string, unknown> {
+export function unknownTool(name: string): Record<string, unknown> {
   return {
     content: [{ type: 'text', text: `Unknown tool: ${name}` }],
     isError: true,
