@@ -13,7 +13,7 @@ import { rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Router from '@koa/router';
 import type { JsonSublevel, Store } from '../store/db.js';
-import { digestSecret } from '../node/identity.js';
+import { digestSecret, loadOrCreateAdminToken } from '../node/identity.js';
 import { HttpError } from '../http/errors.js';
 
 const STATE_KEY = 'bootstrap-token';
@@ -29,11 +29,18 @@ export class BootstrapToken {
     this.#dataDir = dataDir;
   }
 
-  /** `token` is the current file content; `enabledByConfig` false disables it regardless. */
-  async load(token: string, enabledByConfig: boolean): Promise<void> {
+  /**
+   * Loads (or, on a fresh node, creates) the token unless it is disabled —
+   * by an earlier `disable` or by `enabledByConfig: false`; a disabled token
+   * is never written to disk again. Returns the token when it was just created.
+   */
+  async load(enabledByConfig: boolean): Promise<{ created: string | undefined }> {
     const state = (await this.#meta.get(STATE_KEY)) as { disabled?: boolean } | undefined;
     this.#disabled = state?.disabled === true || !enabledByConfig;
-    this.#digest = this.#disabled ? undefined : digestSecret(token);
+    if (this.#disabled) return { created: undefined };
+    const { token, created } = await loadOrCreateAdminToken(this.#dataDir);
+    this.#digest = digestSecret(token);
+    return { created: created ? token : undefined };
   }
 
   digest(): Buffer | undefined {

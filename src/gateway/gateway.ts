@@ -21,6 +21,7 @@ import type { PolicyStep } from './policy/policy.js';
 import type { MethodHandlers } from './methods.js';
 import type { Metrics } from '../node/metrics.js';
 import { completeModernResult } from '../mcp/modern-result.js';
+import type { Identity } from '../auth/identity.js';
 
 export interface GatewayOptions {
   maxBodyBytes: number;
@@ -31,6 +32,8 @@ export interface GatewayOptions {
 export interface GatewayDeps {
   sessions: SessionTokenCodec;
   chain: readonly PolicyStep[];
+  /** Identifies the caller from headers and socket (the chain's authentication, run before the body is read). */
+  identify: (req: IncomingMessage, endpoint: Endpoint) => Promise<Identity>;
   methods: MethodHandlers;
   metrics: Metrics;
   onInternalError?: (err: unknown) => void;
@@ -42,13 +45,11 @@ export class Gateway {
   /** In-flight requests by `session nonce:request id`, for legacy `notifications/cancelled`. */
   readonly #cancellable = new Map<string, ClientGone>();
   #inFlight = 0;
-  readonly #authenticate: PolicyStep | undefined;
   #drained: (() => void) | undefined;
 
   constructor(options: GatewayOptions, deps: GatewayDeps) {
     this.#options = options;
     this.#deps = deps;
-    this.#authenticate = deps.chain.find((step) => step.name === 'authenticate');
   }
 
   get inFlight(): number {
@@ -82,6 +83,8 @@ export class Gateway {
         channel.setHeader('Allow', 'POST');
         throw new GatewayError('method_not_allowed', `${req.method ?? ''} is not supported on this endpoint; use POST`);
       }
+      // Who is calling, before anything of the request is read: unauthenticated callers learn nothing.
+      const identity = await this.#deps.identify(req, endpoint);
       checkPostHeaders(req);
       const message = parseMessage(await readBody(req, this.#options.maxBodyBytes));
       const exchange = classify(req, message, this.#deps.sessions, endpointKey(endpoint), Math.floor(Date.now() / 1000));
@@ -95,10 +98,9 @@ export class Gateway {
         params: ('params' in message ? message.params : undefined) ?? {},
         now: new Date(),
         channel,
+        identity,
       };
       if (!isRequest(message)) {
-        // Notifications and client responses are accepted only from authenticated callers.
-        await this.#authenticate?.run(call);
         this.#onNotification(message, exchange.session?.n);
         channel.accepted();
         return;

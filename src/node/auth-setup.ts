@@ -21,6 +21,7 @@ import { protectedResourceMetadata, protectedResourceRoutes, PROTECTED_RESOURCE_
 import { ApiKeys } from '../auth/apikeys/api-keys.js';
 import { loadOrCreatePepper } from '../auth/apikeys/pepper.js';
 import { apiKeyRoutes } from '../admin/credentials-keys-routes.js';
+import { matchMcpPath } from '../gateway/routing/endpoint.js';
 import { Agents } from '../auth/mtls/agents.js';
 import { agentRoutes } from '../admin/credentials-agents-routes.js';
 
@@ -65,7 +66,14 @@ export async function setupAuth(config: NodeConfig, store: Store, registry: Regi
       scopesSupported: scopesSupported(registry),
       resourceName: 'Toolmesh MCP gateway',
     });
-  const prmRoutes = protectedResourceRoutes(() => (extraIssuers.length + issuers.list().length > 0 ? metadata() : undefined));
+  // One protected resource, the gateway: every MCP endpoint's metadata names it. A per-server
+  // form for a server that is not registered does not exist (404).
+  const prmRoutes = protectedResourceRoutes((path) => {
+    if (extraIssuers.length + issuers.list().length === 0) return undefined;
+    const endpoint = matchMcpPath(path);
+    if (!endpoint || (endpoint.kind === 'server' && registry.versions(endpoint.slug).length === 0)) return undefined;
+    return metadata();
+  });
 
   const authentication: AuthenticateDeps = {
     jwt,

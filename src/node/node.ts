@@ -19,6 +19,7 @@ import { BackendManager } from '../gateway/backends/manager.js';
 import { Gateway } from '../gateway/gateway.js';
 import { MethodHandlers } from '../gateway/methods.js';
 import { buildPolicyChain } from '../gateway/policy/chain.js';
+import { callerIdentifier } from '../gateway/policy/authenticate.js';
 import { SessionTokenCodec } from '../gateway/transport/session-token.js';
 import { originPolicy } from '../gateway/transport/origin.js';
 import { serversRoutes } from '../admin/servers-routes.js';
@@ -34,7 +35,6 @@ import { Metrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 import {
   ensureDataDir,
-  loadOrCreateAdminToken,
   loadOrCreateIdentity,
   loadOrCreateSessionKey,
   type NodeIdentity,
@@ -82,7 +82,6 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     : undefined;
   const { identity, created: identityCreated } = await loadOrCreateIdentity(config.dataDir);
   const sessionKey = await loadOrCreateSessionKey(config.dataDir);
-  const admin = await loadOrCreateAdminToken(config.dataDir);
   if (identityCreated) logger.log('info', 'node identity created', { kid: identity.kid });
 
   const store = new Store(join(config.dataDir, 'db'));
@@ -154,7 +153,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     throw err;
   }
   const bootstrap = new BootstrapToken(store, config.dataDir);
-  await bootstrap.load(admin.token, config.auth.bootstrapToken);
+  const { created: createdAdminToken } = await bootstrap.load(config.auth.bootstrapToken);
   const limiter = new RateLimiter(config.rateLimits);
   const methods = new MethodHandlers({
     registry,
@@ -167,7 +166,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const chain = buildPolicyChain({ registry, authentication: auth.authentication, limiter, lifecycle: config.auth.lifecycle });
   const gateway = new Gateway(
     { maxBodyBytes: config.gateway.maxBodyBytes, isAllowedOrigin: origins.isAllowedOrigin, isAllowedHost: origins.isAllowedHost },
-    { sessions: new SessionTokenCodec(sessionKey), chain, methods, metrics, onInternalError },
+    { sessions: new SessionTokenCodec(sessionKey), chain, identify: callerIdentifier(auth.authentication), methods, metrics, onInternalError },
   );
   metrics.gauge('toolmesh_inflight_requests', () => gateway.inFlight);
   metrics.gauge('toolmesh_registered_server_versions', () => registry.list().length);
@@ -247,8 +246,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     url: publicUrl,
     port,
     identity,
-    // A disabled bootstrap token is re-created on disk at start but never accepted: do not announce it.
-    createdAdminToken: admin.created && !bootstrap.disabled ? admin.token : undefined,
+    createdAdminToken,
     registry,
     backends,
     driftMonitor,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode, type RunningNode } from '../../src/node/node.js';
 import { createLogger } from '../../src/node/log.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 export interface TestNode {
   node: RunningNode;
@@ -32,7 +32,8 @@ export async function startTestNode(config: Record<string, unknown> = {}, dataDi
     }),
   );
   const node = await startNode({ dataDir: dir, port: 0, logger: createLogger((process.env.TOOLMESH_TEST_LOG ?? 'silent') as 'silent') });
-  const token = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
+  // A node whose bootstrap token was disabled has no token file.
+  const token = existsSync(join(dir, 'admin.token')) ? readFileSync(join(dir, 'admin.token'), 'utf8').trim() : '';
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(node.url + path, {
       method,

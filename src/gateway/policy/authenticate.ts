@@ -15,7 +15,7 @@ import { GatewayError, isGatewayError } from '../errors.js';
 import type { Authenticator, PresentedCredential } from '../../auth/authenticator.js';
 import { API_KEY_PREFIX } from '../../auth/authenticator.js';
 import type { Identity } from '../../auth/identity.js';
-import type { CallContext } from '../call.js';
+import type { Endpoint } from '../call.js';
 import type { PolicyStep } from './policy.js';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -25,13 +25,19 @@ export interface AuthenticateDeps {
   apiKeys?: Authenticator;
   agents?: Authenticator;
   anonymous?: { groups: string[]; scopes: string[] } | undefined;
-  /** The RFC 9728 metadata URL for the endpoint the call arrived at. */
-  resourceMetadataUrl: (call: CallContext) => string;
+  /** The RFC 9728 metadata URL for the endpoint a request arrived at. */
+  resourceMetadataUrl: (endpoint: Endpoint) => string;
 }
 
 const QUERY_TOKEN = /[?&](access_token|token|api_key|apikey)=/i;
 
-export function authenticate(deps: AuthenticateDeps): PolicyStep {
+/**
+ * Resolves the caller of a request, or throws the 401 `GatewayError` (with its
+ * `WWW-Authenticate` challenge). Needs only headers and the socket, so the
+ * gateway runs it before reading a body: an unauthenticated caller gets 401
+ * and nothing else.
+ */
+export function callerIdentifier(deps: AuthenticateDeps): (req: IncomingMessage, endpoint: Endpoint) => Promise<Identity> {
   const anonymous: Identity | undefined = deps.anonymous
     ? Object.freeze({
         kind: 'anonymous',
@@ -43,14 +49,13 @@ export function authenticate(deps: AuthenticateDeps): PolicyStep {
       } as Identity)
     : undefined;
 
-  const challenge = (call: CallContext, error?: GatewayError): Record<string, string> => {
-    const parts = [`resource_metadata="${deps.resourceMetadataUrl(call)}"`];
+  const challenge = (endpoint: Endpoint, error?: GatewayError): Record<string, string> => {
+    const parts = [`resource_metadata="${deps.resourceMetadataUrl(endpoint)}"`];
     if (error?.reason === 'invalid_token') parts.push('error="invalid_token"', `error_description="${error.message.replace(/["\\]/g, '')}"`);
     return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
   };
 
-  const resolve = (call: CallContext, credential: PresentedCredential) => {
-    const { req } = call;
+  const resolve = (req: IncomingMessage, credential: PresentedCredential) => {
     if (credential.bearer !== undefined) {
       const authenticator = credential.bearer.startsWith(API_KEY_PREFIX) ? deps.apiKeys : deps.jwt;
       if (!authenticator) throw new GatewayError('invalid_token', 'this node does not accept this kind of token');
@@ -61,21 +66,27 @@ export function authenticate(deps: AuthenticateDeps): PolicyStep {
     return undefined;
   };
 
+  return async (req, endpoint) => {
+    try {
+      const identity = (await resolve(req, presentedCredential(req))) ?? anonymous;
+      if (!identity) throw new GatewayError('missing_credentials', 'authentication required');
+      return identity;
+    } catch (err) {
+      if (isGatewayError(err) && (err.reason === 'invalid_token' || err.reason === 'missing_credentials')) {
+        throw new GatewayError(err.reason, err.message, { data: err.data ?? {}, headers: { ...err.headers, ...challenge(endpoint, err) } });
+      }
+      throw err;
+    }
+  };
+}
+
+/** The chain's first step. The gateway has usually identified the caller already (before the body); then this is a no-op. */
+export function authenticate(deps: AuthenticateDeps): PolicyStep {
+  const identify = callerIdentifier(deps);
   return {
     name: 'authenticate',
     async run(call) {
-      try {
-        const credential = presentedCredential(call.req);
-        let identity = await resolve(call, credential);
-        if (!identity) identity = anonymous;
-        if (!identity) throw new GatewayError('missing_credentials', 'authentication required');
-        call.identity = identity;
-      } catch (err) {
-        if (isGatewayError(err) && (err.reason === 'invalid_token' || err.reason === 'missing_credentials')) {
-          throw new GatewayError(err.reason, err.message, { data: err.data ?? {}, headers: { ...err.headers, ...challenge(call, err) } });
-        }
-        throw err;
-      }
+      if (!call.identity) call.identity = await identify(call.req, call.endpoint);
     },
   };
 }

@@ -12,7 +12,7 @@
 import { GatewayError } from '../errors.js';
 import { decideServer, decideTool, type Decision, type LifecyclePolicy } from '../../auth/authorization.js';
 import { toolScope } from '../../auth/identity.js';
-import type { CallContext } from '../call.js';
+import type { Endpoint } from '../call.js';
 import type { PolicyStep } from './policy.js';
 import { unknownTool } from './route.js';
 
@@ -20,7 +20,7 @@ const DATA_METHODS = new Set(['resources/read', 'resources/subscribe', 'resource
 
 export interface AuthorizeDeps {
   lifecycle: LifecyclePolicy;
-  resourceMetadataUrl: (call: CallContext) => string;
+  resourceMetadataUrl: (endpoint: Endpoint) => string;
 }
 
 export function authorize(deps: AuthorizeDeps): PolicyStep {
@@ -51,7 +51,7 @@ export function authorize(deps: AuthorizeDeps): PolicyStep {
         const scope = decision.scopes.join(' ');
         throw new GatewayError('insufficient_scope', decision.message, {
           data: { scope: decision.scopes },
-          headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${deps.resourceMetadataUrl(call)}"` },
+          headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${deps.resourceMetadataUrl(call.endpoint)}"` },
         });
       }
       throw new GatewayError('forbidden', decision.message);
