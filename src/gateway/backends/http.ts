@@ -11,16 +11,23 @@
  * `undici.Pool` (fetch cost 3–4x the CPU here), header objects are spread from
  * prebuilt templates, each body is parsed exactly once and nothing is
  * schema-validated: only the structural checks from `jsonrpc.ts`.
+ *
+ * This module keeps the connection, era detection, sessions and the call path;
+ * the wire pieces sit beside it: envelope and `Mcp-*` headers in `http-wire.ts`,
+ * one POST and the reading of its JSON or SSE answer in `http-exchange.ts`,
+ * error mapping in `http-errors.ts`.
  */
 import type { LookupFunction } from 'node:net';
-import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
-import type { Backend, BackendCall, BackendState, BackendStatus, ClientContext } from './backend.js';
-import { SseParser } from './sse.js';
+import type { Backend, BackendCall, BackendState, BackendStatus } from './backend.js';
+import { CallAbort } from './http-abort.js';
+import { closedError, isTransportFailure, unavailable } from './http-errors.js';
+import { SESSION_EXPIRED, exchange, postOneWay } from './http-exchange.js';
+import type { Reply, ReplySink } from './http-exchange.js';
+import { ACCEPT, clientEnvelope, modernHeadersFor, stripEnvelope, withEnvelope } from './http-wire.js';
 import { GatewayError } from '../errors.js';
 import { isObject, isValidId } from '../../mcp/jsonrpc.js';
-import type { JsonRpcErrorObject, JsonRpcId, JsonRpcNotification, RpcOutcome } from '../../mcp/jsonrpc.js';
+import type { RpcOutcome } from '../../mcp/jsonrpc.js';
 import {
   GATEWAY_INFO,
   LATEST_LEGACY_PROTOCOL_VERSION,
@@ -30,7 +37,6 @@ import {
   META_PROTOCOL_VERSION,
   META_SERVER_INFO,
   MODERN_PROTOCOL_VERSION,
-  NAME_SOURCE,
 } from '../../mcp/protocol.js';
 import type { Era } from '../../mcp/protocol.js';
 
@@ -49,49 +55,10 @@ export interface HttpBackendOptions {
   lookup?: LookupFunction;
 }
 
-type Body = Dispatcher.ResponseData['body'];
-
-/** What one POST produced. Legacy 404 on a session is reported, not thrown, so the caller can renew. */
-type Reply = { outcome: RpcOutcome; sessionId: string | undefined } | typeof SESSION_EXPIRED;
-const SESSION_EXPIRED = Symbol('session-expired');
-
-interface Exchange {
-  body: string;
-  headers: Record<string, string>;
-  id: JsonRpcId;
-  signal: AbortSignal | CallAbort | undefined;
-  timeoutMs: number;
-  onNotification: ((notification: JsonRpcNotification) => void) | undefined;
-  /** The session id the request carried, so a 404 can be read as "expired". */
-  session: string | undefined;
-}
-
-const ACCEPT = 'application/json, text/event-stream';
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_CONNECTIONS = 64;
-/** After the response event, how long the rest of an SSE body may take before its socket is dropped. */
-const STREAM_LINGER_MS = 1_000;
 const CLOSE_GRACE_MS = 1_000;
-/** undici's headers/body timers are coarse (fast timers, ~500 ms ticks): kept past the precise deadline. */
-const UNDICI_TIMER_SLACK_MS = 1_000;
 const noop = (): void => {};
-
-/**
- * Aborts one call's undici request. undici takes an EventEmitter with
- * `aborted`/`reason` as its signal; that costs measurably less per call than an
- * AbortController plus an EventTarget listener, and most calls never abort.
- */
-class CallAbort extends EventEmitter {
-  aborted = false;
-  reason: unknown = undefined;
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.emit('abort');
-  }
-}
 
 /**
  * {@link Backend} over Streamable HTTP, speaking whichever era the server does.
@@ -104,7 +71,7 @@ class CallAbort extends EventEmitter {
  * await backend.close();
  * ```
  */
-export class HttpBackend implements Backend {
+export class HttpBackend implements Backend, ReplySink {
   readonly kind = 'http' as const;
   private readonly pool: Pool;
   private readonly path: string;
@@ -230,10 +197,12 @@ export class HttpBackend implements Backend {
     const era = this.era ?? (await this.detectEra());
     if (era === 'modern') {
       const p = withEnvelope(params, this.defaultEnvelope);
-      await this.post(JSON.stringify({ jsonrpc: '2.0', method, params: p }), this.headersFor(method, p));
+      const body = JSON.stringify({ jsonrpc: '2.0', method, params: p });
+      await postOneWay(this.pool, this.path, body, modernHeadersFor(this.modernHeaders, method, p), this.callTimeoutMs);
     } else {
       const p = stripEnvelope(params);
-      await this.post(JSON.stringify({ jsonrpc: '2.0', method, params: p }), this.legacyHeaders);
+      const body = JSON.stringify({ jsonrpc: '2.0', method, params: p });
+      await postOneWay(this.pool, this.path, body, this.legacyHeaders, this.callTimeoutMs);
     }
   }
 
@@ -278,10 +247,11 @@ export class HttpBackend implements Backend {
   private async perform(call: BackendCall, id: number, signal: CallAbort, timeoutMs: number): Promise<RpcOutcome> {
     const era = this.era ?? (await this.detectEra());
     if (era === 'modern') {
-      const params = withEnvelope(call.params, call.client === undefined ? this.defaultEnvelope : this.envelopeFor(call.client));
-      const reply = await this.exchange({
+      const envelope = call.client === undefined ? this.defaultEnvelope : clientEnvelope(call.client, this.clientInfo);
+      const params = withEnvelope(call.params, envelope);
+      const reply = await exchange(this.pool, this.path, this, {
         body: JSON.stringify({ jsonrpc: '2.0', id, method: call.method, params }),
-        headers: this.headersFor(call.method, params),
+        headers: modernHeadersFor(this.modernHeaders, call.method, params),
         id,
         signal,
         timeoutMs,
@@ -294,7 +264,7 @@ export class HttpBackend implements Backend {
     const body = JSON.stringify({ jsonrpc: '2.0', id, method: call.method, params: stripEnvelope(call.params) });
     for (let attempt = 0; ; attempt++) {
       const session = this.sessionId;
-      const reply = await this.exchange({
+      const reply = await exchange(this.pool, this.path, this, {
         body,
         headers: this.legacyHeaders,
         id,
@@ -309,155 +279,15 @@ export class HttpBackend implements Backend {
     }
   }
 
-  /** POSTs one request and reads its answer, JSON or SSE. */
-  private async exchange(x: Exchange): Promise<Reply> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.pool.request({
-        path: this.path,
-        method: 'POST',
-        headers: x.headers,
-        body: x.body,
-        signal: x.signal,
-        // The call's own deadline (x.signal) decides; undici's timers tick at ~0.5 s
-        // resolution and may fire that much early, so they only back it up.
-        headersTimeout: x.timeoutMs + UNDICI_TIMER_SLACK_MS,
-        bodyTimeout: x.timeoutMs + UNDICI_TIMER_SLACK_MS,
-      });
-    } catch (err) {
-      throw transportError(err);
-    }
-    const status = res.statusCode;
-    const body = res.body;
-    if (status === 404 && x.session !== undefined) {
-      body.dump().catch(noop);
-      return SESSION_EXPIRED;
-    }
-    const type = headerValue(res.headers['content-type']);
-    if (status >= 200 && status < 300) {
-      const sessionId = headerValue(res.headers['mcp-session-id']) || undefined;
-      if (type.startsWith('text/event-stream')) return { outcome: await this.readStream(body, x), sessionId };
-      if (type.includes('json')) {
-        const outcome = this.route(await readJson(body), x, true);
-        if (outcome === undefined) throw unavailable('backend answered without a response to the request');
-        return { outcome, sessionId };
-      }
-      body.dump().catch(noop);
-      throw unavailable(`backend answered HTTP ${status} with unexpected content type '${type}'`);
-    }
-    if (status >= 400 && status < 500 && type.includes('json')) {
-      // A 4xx carrying a JSON-RPC error is the server's answer, not a transport fault.
-      const msg = await readJson(body);
-      if (isObject(msg) && isErrorObject(msg.error)) return { outcome: { error: msg.error }, sessionId: undefined };
-      throw unavailable(`backend answered HTTP ${status} without a JSON-RPC error`);
-    }
-    body.dump().catch(noop);
-    throw unavailable(`backend answered HTTP ${status}`);
-  }
-
-  /** Reads an SSE answer until the response to `x.id`, delivering what precedes it. */
-  private readStream(body: Body, x: Exchange): Promise<RpcOutcome> {
-    return new Promise<RpcOutcome>((resolve, reject) => {
-      let done = false;
-      const fail = (err: GatewayError): void => {
-        if (done) return;
-        done = true;
-        body.destroy();
-        reject(err);
-      };
-      const parser = new SseParser((event) => {
-        // Empty data is a resumability priming event; other event names are not JSON-RPC.
-        if (done || event.data.length === 0 || event.event !== 'message') return;
-        let msg: unknown;
-        try {
-          msg = JSON.parse(event.data);
-        } catch {
-          fail(unavailable('backend sent a non-JSON event'));
-          return;
-        }
-        const outcome = this.route(msg, x, false);
-        if (outcome === undefined) return;
-        done = true;
-        resolve(outcome);
-        // Let the stream end on its own so the socket returns to the pool, but not forever.
-        const linger = setTimeout(() => body.destroy(), STREAM_LINGER_MS).unref();
-        body.once('close', () => clearTimeout(linger));
-      });
-      body.on('data', (chunk: Buffer) => {
-        if (done) return;
-        try {
-          parser.push(chunk);
-        } catch (err) {
-          fail(unavailable(err instanceof Error ? err.message : 'bad event stream'));
-        }
-      });
-      // Guarded before building the error: stack capture is the priciest thing on this path.
-      body.once('end', () => done || fail(unavailable('backend event stream ended before the response')));
-      body.on('error', (err) => done || fail(transportError(err)));
-    });
-  }
-
-  /**
-   * Dispatches one message from the backend: notifications to the caller (or
-   * list-changed listeners), server→client requests answered, and returns the
-   * outcome when it is the response to `x.id`.
-   */
-  private route(msg: unknown, x: Exchange, sole: boolean): RpcOutcome | undefined {
-    if (Array.isArray(msg)) {
-      let outcome: RpcOutcome | undefined;
-      for (const item of msg) outcome = this.route(item, x, false) ?? outcome;
-      return outcome;
-    }
-    if (!isObject(msg)) return undefined;
-    const method = msg.method;
-    if (typeof method === 'string') {
-      if ('id' in msg) this.answerServerRequest(msg.id, method);
-      else if (method.endsWith('/list_changed')) this.emitListChanged(method);
-      else if (x.onNotification !== undefined) {
-        try {
-          x.onNotification(msg as unknown as JsonRpcNotification);
-        } catch {
-          // A failing listener must not break the stream for the response still to come.
-        }
-      }
-      return undefined;
-    }
-    // A sole JSON body answering with id null is a parse/validation error about this request.
-    if (msg.id === x.id || (sole && msg.id === null)) {
-      if (isObject(msg.result)) return { result: msg.result };
-      if (isErrorObject(msg.error)) return { error: msg.error };
-    }
-    return undefined;
-  }
-
-  /** The gateway relays no server→client requests: ping is answered, the rest refused. */
-  private answerServerRequest(id: unknown, method: string): void {
+  /** @internal The gateway relays no server→client requests: ping is answered, the rest refused. */
+  answerServerRequest(id: unknown, method: string): void {
     if (!isValidId(id)) return;
     const reply =
       method === 'ping'
         ? { jsonrpc: '2.0', id, result: {} }
         : { jsonrpc: '2.0', id, error: { code: -32601, message: `Method not found: ${method}` } };
     const headers = this.era === 'modern' ? this.modernHeaders : this.legacyHeaders;
-    this.post(JSON.stringify(reply), headers).catch(noop);
-  }
-
-  /** POSTs a notification or response (expects 2xx, usually 202, and no answer). */
-  private async post(body: string, headers: Record<string, string>): Promise<void> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.pool.request({
-        path: this.path,
-        method: 'POST',
-        headers,
-        body,
-        headersTimeout: this.callTimeoutMs,
-        bodyTimeout: this.callTimeoutMs,
-      });
-    } catch (err) {
-      throw transportError(err);
-    }
-    await res.body.dump().catch(noop);
-    if (res.statusCode >= 300) throw unavailable(`backend answered HTTP ${res.statusCode} to a notification`);
+    postOneWay(this.pool, this.path, JSON.stringify(reply), headers, this.callTimeoutMs).catch(noop);
   }
 
   /** Legacy-era cancellation; modern servers see the aborted stream instead. */
@@ -474,9 +304,9 @@ export class HttpBackend implements Backend {
     const params = { _meta: this.defaultEnvelope };
     let reply: Reply | undefined;
     try {
-      reply = await this.exchange({
+      reply = await exchange(this.pool, this.path, this, {
         body: JSON.stringify({ jsonrpc: '2.0', id, method: 'server/discover', params }),
-        headers: this.headersFor('server/discover', params),
+        headers: modernHeadersFor(this.modernHeaders, 'server/discover', params),
         id,
         signal,
         timeoutMs: this.setupTimeoutMs,
@@ -505,7 +335,7 @@ export class HttpBackend implements Backend {
   private async initialize(signal: AbortSignal = AbortSignal.timeout(this.setupTimeoutMs)): Promise<void> {
     const id = ++this.nextId;
     const params = { protocolVersion: LATEST_LEGACY_PROTOCOL_VERSION, capabilities: {}, clientInfo: this.clientInfo };
-    const reply = await this.exchange({
+    const reply = await exchange(this.pool, this.path, this, {
       body: JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params }),
       headers: this.initHeaders,
       id,
@@ -529,7 +359,8 @@ export class HttpBackend implements Backend {
       reply.sessionId === undefined
         ? { ...this.initHeaders, 'mcp-protocol-version': version }
         : { ...this.initHeaders, 'mcp-protocol-version': version, 'mcp-session-id': reply.sessionId };
-    await this.post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), this.legacyHeaders);
+    const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    await postOneWay(this.pool, this.path, initialized, this.legacyHeaders, this.callTimeoutMs);
   }
 
   /** Re-initializes after a 404 on `stale`; concurrent callers share one handshake. */
@@ -543,24 +374,8 @@ export class HttpBackend implements Backend {
 
   // --- small helpers -------------------------------------------------------
 
-  private envelopeFor(client: ClientContext): Record<string, unknown> {
-    // The backend is modern whatever era the client speaks, so the version is always ours.
-    return {
-      [META_PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION,
-      [META_CLIENT_CAPABILITIES]: client.capabilities ?? {},
-      [META_CLIENT_INFO]: client.info ?? this.clientInfo,
-    };
-  }
-
-  private headersFor(method: string, params: Record<string, unknown>): Record<string, string> {
-    const field = Object.hasOwn(NAME_SOURCE, method) ? NAME_SOURCE[method] : undefined;
-    const name = field === undefined ? undefined : params[field];
-    return typeof name === 'string'
-      ? { ...this.modernHeaders, 'mcp-method': method, 'mcp-name': encodeHeaderValue(name) }
-      : { ...this.modernHeaders, 'mcp-method': method };
-  }
-
-  private emitListChanged(method: string): void {
+  /** @internal Fans a `…/list_changed` notification out to the listeners. */
+  emitListChanged(method: string): void {
     for (const listener of this.listChangedListeners) {
       try {
         listener(method);
@@ -576,77 +391,4 @@ export class HttpBackend implements Backend {
     if (!this.closed) this.status = 'down';
     this.lastError = err instanceof Error ? err.message : String(err);
   }
-}
-
-/** Adds the modern envelope to `_meta`, keeping the caller's other keys (progressToken, …). */
-function withEnvelope(params: Record<string, unknown> | undefined, envelope: Record<string, unknown>): Record<string, unknown> {
-  const meta = params?._meta;
-  return { ...params, _meta: isObject(meta) ? { ...meta, ...envelope } : envelope };
-}
-
-/** Drops modern envelope keys a legacy server would not expect; untouched params are passed as is. */
-function stripEnvelope(params: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  const meta = params?._meta;
-  if (!isObject(meta) || !(META_PROTOCOL_VERSION in meta || META_CLIENT_CAPABILITIES in meta || META_CLIENT_INFO in meta)) {
-    return params;
-  }
-  const { [META_PROTOCOL_VERSION]: _v, [META_CLIENT_CAPABILITIES]: _c, [META_CLIENT_INFO]: _i, ...rest } = meta;
-  return { ...params, _meta: rest };
-}
-
-/** `Mcp-Name` must be a plain visible-ASCII field value; anything else goes as the spec's base64 sentinel. */
-function encodeHeaderValue(value: string): string {
-  let plain = value.length > 0 && value === value.trim() && !(value.startsWith('=?base64?') && value.endsWith('?='));
-  for (let i = 0; plain && i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    plain = c === 9 || (c >= 32 && c <= 126);
-  }
-  return plain ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
-}
-
-async function readJson(body: Body): Promise<unknown> {
-  let text: string;
-  try {
-    text = await body.text();
-  } catch (err) {
-    throw transportError(err);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw unavailable('backend sent a body that is not JSON');
-  }
-}
-
-function headerValue(value: string | string[] | undefined): string {
-  return value === undefined ? '' : typeof value === 'string' ? value : (value[0] ?? '');
-}
-
-function isErrorObject(value: unknown): value is JsonRpcErrorObject {
-  return isObject(value) && typeof value.code === 'number' && typeof value.message === 'string';
-}
-
-function unavailable(message: string): GatewayError {
-  return new GatewayError('upstream_unavailable', message);
-}
-
-function closedError(): GatewayError {
-  return new GatewayError('upstream_unavailable', 'backend is closed');
-}
-
-/** Maps a socket/undici error to the gateway's reasons; the original stays as `cause`. */
-function transportError(err: unknown): GatewayError {
-  if (err instanceof GatewayError) return err;
-  const code = isObject(err) ? err.code : undefined;
-  const name = err instanceof Error ? err.name : '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') {
-    return new GatewayError('upstream_timeout', 'backend timed out', { cause: err });
-  }
-  const detail = typeof code === 'string' ? code : err instanceof Error ? err.message : 'unknown error';
-  return new GatewayError('upstream_unavailable', `backend unreachable (${detail})`, { cause: err });
-}
-
-/** True for failures of the connection itself (made by `transportError`, which keeps the cause). */
-function isTransportFailure(err: unknown): boolean {
-  return err instanceof GatewayError && err.cause !== undefined;
 }

@@ -15,21 +15,22 @@
  * client `ping` is answered; sampling, elicitation, roots/list and anything else
  * get JSON-RPC -32601 (we also declare empty client capabilities, so well-behaved
  * servers never ask).
+ *
+ * The process plumbing behind these rules (spawn, stdout framing, stderr ring,
+ * corked writes, termination) is in `stdio-process.ts`; the in-flight call
+ * record is in `stdio-call.ts`. This module keeps supervision, the handshake
+ * and the multiplexing of calls over one child.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import type { Backend, BackendCall, BackendState, BackendStatus, CancelSignal } from './backend.js';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Backend, BackendCall, BackendState, BackendStatus } from './backend.js';
+import { PendingCall, abortError, deliver, onCallTimeout, type CallOwner } from './stdio-call.js';
+import { StderrRing, flushStderr, startChild, terminate, writeLine } from './stdio-process.js';
+import type { Child, ChildEvents, StdioBackendSpec } from './stdio-process.js';
 import { GatewayError } from '../errors.js';
 import { isObject, isValidId, type JsonRpcNotification, type RpcOutcome } from '../../mcp/jsonrpc.js';
 import { GATEWAY_INFO, LATEST_LEGACY_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS } from '../../mcp/protocol.js';
 
-/** What to run. `command` is executed directly (no shell), so `args` need no quoting. */
-export interface StdioBackendSpec {
-  command: string;
-  args: string[];
-  /** Added to a minimal environment (PATH and HOME only): the gateway's secrets stay out. */
-  env?: Record<string, string>;
-  cwd?: string;
-}
+export type { StdioBackendSpec } from './stdio-process.js';
 
 /** Supervision and transport knobs. Only `callTimeoutMs` is required. */
 export interface StdioBackendOptions {
@@ -50,69 +51,8 @@ export interface StdioBackendOptions {
 const DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024;
 /** A child that stayed up this long has earned a fresh backoff. */
 const BACKOFF_RESET_MS = 30_000;
-const CLOSE_GRACE_MS = 2_000;
-/** After 'exit', how long to wait for stdout to drain before failing calls anyway. */
-const EXIT_DRAIN_MS = 100;
-/** Caps one stderr line so a child printing without newlines cannot grow memory. */
-const MAX_STDERR_LINE = 8192;
-const NEWLINE = 0x0a;
-
-/** One spawned process and its framing state. Replaced wholesale on restart. */
-interface Child {
-  proc: ChildProcessWithoutNullStreams;
-  spawnedAt: number;
-  ready: boolean;
-  /** Set once the child is dead to us: later output and events are ignored. */
-  gone: boolean;
-  exitInfo: string | undefined;
-  exitTimer: NodeJS.Timeout | undefined;
-  corked: boolean;
-  /** Pieces of a stdout line not yet terminated by '\n'. */
-  parts: Buffer[];
-  partsBytes: number;
-  stderrPartial: string;
-  /** Quoted in the error when the child dies: usually the reason it did. */
-  lastStderr: string | undefined;
-}
-
-/** An in-flight call. It is its own abort listener (`handleEvent`) to avoid a closure per call. */
-class PendingCall {
-  sent = false;
-  timer: NodeJS.Timeout | undefined;
-  /** The caller's progress token, restored on `notifications/progress`. */
-  callerToken: unknown = undefined;
-
-  constructor(
-    readonly backend: StdioBackend,
-    readonly id: number,
-    readonly method: string,
-    public params: Record<string, unknown> | undefined,
-    readonly timeoutMs: number,
-    readonly onNotification: ((n: JsonRpcNotification) => void) | undefined,
-    readonly signal: CancelSignal | undefined,
-    readonly resolve: (outcome: RpcOutcome) => void,
-    readonly reject: (err: unknown) => void,
-  ) {}
-
-  handleEvent(): void {
-    this.backend.abortCall(this);
-  }
-}
-
-function onCallTimeout(p: PendingCall): void {
-  p.backend.timeoutCall(p);
-}
-
-function uncork(child: Child): void {
-  child.corked = false;
-  child.proc.stdin.uncork();
-}
 
 function noop(): void {}
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
-}
 
 /**
  * A {@link Backend} that runs an MCP server as a supervised child process.
@@ -127,7 +67,7 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
  * await backend.close();
  * ```
  */
-export class StdioBackend implements Backend {
+export class StdioBackend implements Backend, CallOwner, ChildEvents {
   readonly kind = 'stdio' as const;
 
   private readonly spec: StdioBackendSpec;
@@ -156,10 +96,7 @@ export class StdioBackend implements Backend {
   /** Settled by the next attempt that becomes ready or fails; created only when someone awaits. */
   private readiness: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private closing: Promise<void> | undefined;
-
-  private readonly stderrRing: string[];
-  private readonly stderrCap: number;
-  private stderrNext = 0;
+  private readonly stderr: StderrRing;
 
   constructor(spec: StdioBackendSpec, options: StdioBackendOptions) {
     this.spec = spec;
@@ -169,8 +106,7 @@ export class StdioBackend implements Backend {
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.onLog = options.onLog;
     this.clientInfo = options.clientInfo ?? { name: GATEWAY_INFO.name, version: GATEWAY_INFO.version };
-    this.stderrCap = Math.max(0, options.stderrLines ?? 50);
-    this.stderrRing = [];
+    this.stderr = new StderrRing(Math.max(0, options.stderrLines ?? 50));
   }
 
   /**
@@ -234,7 +170,7 @@ export class StdioBackend implements Backend {
     const child = this.child;
     if (child === undefined || !child.ready) throw this.unavailable();
     await new Promise<void>((resolve, reject) => {
-      this.write(child, JSON.stringify({ jsonrpc: '2.0', method, params }) + '\n', (err) => {
+      writeLine(child, JSON.stringify({ jsonrpc: '2.0', method, params }) + '\n', (err) => {
         if (err) reject(new GatewayError('upstream_unavailable', `stdio write failed: ${err.message}`, { cause: err }));
         else resolve();
       });
@@ -261,9 +197,7 @@ export class StdioBackend implements Backend {
 
   /** The last stderr lines of the child(ren), oldest first. */
   stderrTail(): string[] {
-    const ring = this.stderrRing;
-    if (ring.length < this.stderrCap) return ring.slice();
-    return ring.slice(this.stderrNext).concat(ring.slice(0, this.stderrNext));
+    return this.stderr.tail();
   }
 
   /**
@@ -283,69 +217,15 @@ export class StdioBackend implements Backend {
     if (this.spawned) this.restarts++;
     this.spawned = true;
 
-    const env: Record<string, string> = {};
-    if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
-    if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
-    Object.assign(env, this.spec.env);
-
-    let proc: ChildProcessWithoutNullStreams;
+    let child: Child;
     try {
-      proc = spawn(this.spec.command, this.spec.args, {
-        shell: false,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env,
-        cwd: this.spec.cwd,
-        windowsHide: true,
-      });
+      child = startChild(this.spec, this.maxLineBytes, this.procs, this.stderr, this);
     } catch (err) {
       // Synchronous failures (bad arguments) behave like an asynchronous ENOENT.
       this.attemptFailed(`could not start "${this.spec.command}": ${(err as Error).message}`);
       return;
     }
-    const child: Child = {
-      proc,
-      spawnedAt: Date.now(),
-      ready: false,
-      gone: false,
-      exitInfo: undefined,
-      exitTimer: undefined,
-      corked: false,
-      parts: [],
-      partsBytes: 0,
-      stderrPartial: '',
-      lastStderr: undefined,
-    };
     this.child = child;
-    this.procs.add(proc);
-
-    proc.on('error', (err: NodeJS.ErrnoException) => {
-      if (proc.pid === undefined) {
-        // Spawn failed: there is no process and there may be no 'exit'.
-        this.procs.delete(proc);
-        const hint = err.code === 'ENOENT' ? ' (command not found)' : '';
-        this.childGone(child, `could not start "${this.spec.command}": ${err.code ?? err.message}${hint}`);
-      } else {
-        this.log(`stdio backend: ${err.message}`);
-      }
-    });
-    proc.on('exit', (code, signal) => {
-      this.procs.delete(proc);
-      child.exitInfo = describeExit(code, signal);
-      // 'close' normally follows at once, after stdout drained; a grandchild holding
-      // the pipe open must not keep calls hanging, hence the bounded wait.
-      child.exitTimer = setTimeout(() => this.childGone(child, child.exitInfo!), EXIT_DRAIN_MS);
-    });
-    proc.on('close', (code, signal) => {
-      clearTimeout(child.exitTimer);
-      this.childGone(child, child.exitInfo ?? describeExit(code, signal));
-    });
-    // A dead child makes writes fail with EPIPE; the exit path reports it.
-    proc.stdin.on('error', noop);
-    proc.stdout.on('error', noop);
-    proc.stderr.on('error', noop);
-    proc.stdout.on('data', (chunk: Buffer) => this.onStdout(child, chunk));
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (chunk: string) => this.onStderr(child, chunk));
 
     this.handshake(child).catch((err: unknown) => {
       this.fault(child, `handshake failed: ${(err as Error).message}`);
@@ -370,7 +250,7 @@ export class StdioBackend implements Backend {
     this.protocolVersion = version;
     this.serverInfo = isObject(outcome.result.serverInfo) ? outcome.result.serverInfo : undefined;
     this.capabilities = isObject(outcome.result.capabilities) ? outcome.result.capabilities : undefined;
-    this.write(child, '{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
+    writeLine(child, '{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
     child.ready = true;
     this.status = 'ready';
     for (const p of this.pending.values()) if (!p.sent) this.send(child, p);
@@ -379,21 +259,20 @@ export class StdioBackend implements Backend {
     r?.resolve();
   }
 
-  /** The child broke the protocol: fail its calls now and kill it; 'exit' reaps it. */
-  private fault(child: Child, reason: string): void {
+  /** @internal The child broke the protocol: fail its calls now and kill it; 'exit' reaps it. */
+  fault(child: Child, reason: string): void {
     if (child.gone) return;
     this.childGone(child, reason);
     child.proc.kill('SIGKILL');
   }
 
-  /** Runs once per child: fail everything in flight and schedule the restart. */
-  private childGone(child: Child, reason: string): void {
+  /** @internal Runs once per child: fail everything in flight and schedule the restart. */
+  childGone(child: Child, reason: string): void {
     if (child.gone) return;
     child.gone = true;
     child.parts.length = 0;
     if (this.child === child) this.child = undefined;
-    if (child.stderrPartial.length > 0) this.stderrLine(child, child.stderrPartial);
-    child.stderrPartial = '';
+    flushStderr(child, this.stderr, this);
     if (this.status === 'stopped') return;
     const tail = child.exitInfo !== undefined ? child.lastStderr : undefined;
     const message = `stdio server ${reason}` + (tail !== undefined ? `; stderr: ${tail}` : '');
@@ -494,59 +373,18 @@ export class StdioBackend implements Backend {
   private cancelUpstream(requestId: number, reason: string): void {
     const child = this.child;
     if (child === undefined || child.gone) return;
-    this.write(child, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } }) + '\n');
+    writeLine(child, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } }) + '\n');
   }
 
   private send(child: Child, p: PendingCall): void {
     p.sent = true;
-    this.write(child, JSON.stringify({ jsonrpc: '2.0', id: p.id, method: p.method, params: p.params }) + '\n');
-  }
-
-  /** Writes issued in one tick are corked into a single writev to the pipe. */
-  private write(child: Child, line: string, cb?: (err: Error | null | undefined) => void): void {
-    const stdin = child.proc.stdin;
-    if (!child.corked) {
-      child.corked = true;
-      stdin.cork();
-      process.nextTick(uncork, child);
-    }
-    stdin.write(line, cb);
+    writeLine(child, JSON.stringify({ jsonrpc: '2.0', id: p.id, method: p.method, params: p.params }) + '\n');
   }
 
   // ── inbound ────────────────────────────────────────────────────────────────
 
-  private onStdout(child: Child, chunk: Buffer): void {
-    let start = 0;
-    let nl = chunk.indexOf(NEWLINE);
-    while (nl !== -1) {
-      if (child.gone) return;
-      let line: Buffer;
-      if (child.partsBytes > 0) {
-        child.parts.push(chunk.subarray(start, nl));
-        const total = child.partsBytes + nl - start;
-        line = Buffer.concat(child.parts, total);
-        child.parts.length = 0;
-        child.partsBytes = 0;
-      } else {
-        line = chunk.subarray(start, nl);
-      }
-      if (line.length > this.maxLineBytes) return this.overflow(child);
-      if (line.length > 0) this.onLine(child, line);
-      start = nl + 1;
-      nl = chunk.indexOf(NEWLINE, start);
-    }
-    if (start < chunk.length && !child.gone) {
-      child.partsBytes += chunk.length - start;
-      if (child.partsBytes > this.maxLineBytes) return this.overflow(child);
-      child.parts.push(start === 0 ? chunk : chunk.subarray(start));
-    }
-  }
-
-  private overflow(child: Child): void {
-    this.fault(child, `sent a stdout line over ${this.maxLineBytes} bytes (protocol fault)`);
-  }
-
-  private onLine(child: Child, line: Buffer): void {
+  /** @internal One stdout line of `child`: a response, a server request or a notification. */
+  onLine(child: Child, line: Buffer): void {
     let msg: unknown;
     const text = line.toString('utf8');
     try {
@@ -587,7 +425,7 @@ export class StdioBackend implements Backend {
       method === 'ping'
         ? { jsonrpc: '2.0', id, result: {} }
         : { jsonrpc: '2.0', id, error: { code: -32601, message: `Method not found: the gateway does not serve ${method} to stdio servers` } };
-    this.write(child, JSON.stringify(reply) + '\n');
+    writeLine(child, JSON.stringify(reply) + '\n');
   }
 
   private onServerNotification(msg: JsonRpcNotification): void {
@@ -613,33 +451,8 @@ export class StdioBackend implements Backend {
     // requests) carry no request id on stdio, so cannot be attributed: dropped.
   }
 
-  private onStderr(child: Child, chunk: string): void {
-    let text = child.stderrPartial + chunk;
-    let nl = text.indexOf('\n');
-    while (nl !== -1) {
-      this.stderrLine(child, text.slice(0, nl > 0 && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl));
-      text = text.slice(nl + 1);
-      nl = text.indexOf('\n');
-    }
-    if (text.length > MAX_STDERR_LINE) {
-      this.stderrLine(child, text);
-      text = '';
-    }
-    child.stderrPartial = text;
-  }
-
-  private stderrLine(child: Child, line: string): void {
-    if (line.length > MAX_STDERR_LINE) line = line.slice(0, MAX_STDERR_LINE) + '…';
-    child.lastStderr = line;
-    if (this.stderrCap > 0) {
-      if (this.stderrRing.length < this.stderrCap) this.stderrRing.push(line);
-      else this.stderrRing[this.stderrNext] = line;
-      this.stderrNext = (this.stderrNext + 1) % this.stderrCap;
-    }
-    this.log(line);
-  }
-
-  private log(line: string): void {
+  /** @internal Passes a line to `onLog`; a failing logger is ignored. */
+  log(line: string): void {
     if (this.onLog === undefined) return;
     try {
       this.onLog(line);
@@ -647,30 +460,4 @@ export class StdioBackend implements Backend {
       // Logging must never break the transport.
     }
   }
-}
-
-function deliver(p: PendingCall, msg: JsonRpcNotification): void {
-  try {
-    p.onNotification!(msg);
-  } catch {
-    // The caller's handler failing must not break the stream for other calls.
-  }
-}
-
-function abortError(): DOMException {
-  return new DOMException('The operation was aborted', 'AbortError');
-}
-
-/** Ends stdin, SIGTERM, then SIGKILL after a grace period; resolves on 'exit'. */
-function terminate(proc: ChildProcessWithoutNullStreams): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), CLOSE_GRACE_MS);
-    proc.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    proc.stdin.end();
-    proc.kill('SIGTERM');
-  });
 }
