@@ -22,6 +22,7 @@ const USAGE = `usage: toolmesh <command>
   credential key issue --tenant T --scopes a,b [--groups g] [--expires-at DATE]
   credential key rotate --tenant T --key-id K [--overlap SECONDS] | revoke --tenant T --key-id K | list [--tenant T]
   credential agent add <san> --groups a,b [--scopes s1,s2] | list | remove <san>
+  credential bootstrap rotate|disable  the bootstrap admin token
   credential hash-password            (reads a password on stdin; prints an scrypt hash for config)
 
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;

@@ -10,7 +10,7 @@
  */
 import t from 'tap';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -261,6 +261,24 @@ async function cliTests(): Promise<void> {
     }
     const list = await cli(['credential', 'agent', 'list', ...conn]);
     t.match(list.stdout, /no agents mapped/, 'a failed add mapped nothing');
+  });
+
+  await t.test('bootstrap rotate prints a new admin token; the old one stops working; disable ends it', async (t) => {
+    const file = join(dataDir, 'admin.token');
+    const old = readFileSync(file, 'utf8').trim();
+    const r = await cli(['credential', 'bootstrap', 'rotate', ...conn]);
+    t.equal(r.code, 0, r.stderr);
+    const fresh = /^\s+(tmadm_\S+)$/m.exec(r.stdout)?.[1];
+    t.ok(fresh, 'the new token is printed');
+    t.equal(readFileSync(file, 'utf8').trim(), fresh, 'and written to <data>/admin.token');
+    const list = (token: string) => fetch(`${node.url}/admin/v1/servers`, { headers: { authorization: `Bearer ${token}` } });
+    t.equal((await list(old)).status, 401, 'the old token is refused');
+    t.equal((await list(fresh!)).status, 200, 'the new one works');
+    const d = await cli(['credential', 'bootstrap', 'disable', ...conn]);
+    t.equal(d.code, 0, d.stderr);
+    t.match(d.stdout, /disabled/);
+    t.equal((await list(fresh!)).status, 401, 'disabled: refused');
+    t.notOk(existsSync(file), 'the token file is gone');
   });
 
   await t.test('the node is still healthy; SIGTERM stops it cleanly', async (t) => {

@@ -20,7 +20,9 @@ export const CREDENTIAL_USAGE = `usage: toolmesh credential key issue --tenant T
        toolmesh credential key rotate --tenant T --key-id K [--overlap SECONDS]
        toolmesh credential key revoke --tenant T --key-id K
        toolmesh credential key list [--tenant T]
-       toolmesh credential agent …`;
+       toolmesh credential agent …
+       toolmesh credential bootstrap rotate|disable
+       toolmesh credential hash-password`;
 
 type KeyView = ApiKeyRecord & { status: ApiKeyStatus };
 
@@ -69,6 +71,8 @@ export async function credentialCommand(argv: string[]): Promise<void> {
       const { hashPasswordCommand } = await import('./hash-password.js');
       return hashPasswordCommand(rest);
     }
+    case 'bootstrap':
+      return bootstrapCommand(rest);
     default:
       throw new CliError(kind === undefined ? CREDENTIAL_USAGE : `unknown credential kind ${kind}: expected key or agent\n${CREDENTIAL_USAGE}`, 2);
   }
@@ -138,4 +142,19 @@ async function keyCommand(argv: string[]): Promise<void> {
     default:
       throw new CliError(CREDENTIAL_USAGE, 2);
   }
+}
+
+/** `credential bootstrap rotate|disable`: the bootstrap admin token. */
+async function bootstrapCommand(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const { values } = parseArgs({ args: rest, options: { ...CONNECTION_OPTIONS } });
+  if (sub !== 'rotate' && sub !== 'disable') throw new CliError('usage: toolmesh credential bootstrap rotate|disable', 2);
+  const client = new AdminClient(values);
+  const result = await client.request<{ token?: string; disabled?: boolean }>('POST', `/admin/v1/credentials/bootstrap/${sub}`);
+  if (values.json) return printJson(result);
+  process.stdout.write(
+    sub === 'rotate'
+      ? `new bootstrap admin token (the old one no longer works; also written to <data>/admin.token):\n\n  ${result.token}\n`
+      : 'bootstrap admin token disabled for good; use an mcp:admin token or an admin group from now on\n',
+  );
 }
