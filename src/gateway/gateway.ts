@@ -77,7 +77,11 @@ export class Gateway {
     this.#inFlight++;
     try {
       checkOrigin(req, this.#options.isAllowedOrigin);
-      if (!this.#options.isAllowedHost(req.headers.host)) throw new GatewayError('origin_not_allowed', 'Host header not allowed');
+      // The Host check guards loopback listeners against DNS rebinding; a TLS connection (the mTLS
+      // listener) already proves the name the client dialled, whatever interface it listens on.
+      if (!(req.socket as { encrypted?: boolean }).encrypted && !this.#options.isAllowedHost(req.headers.host)) {
+        throw new GatewayError('origin_not_allowed', 'Host header not allowed');
+      }
       if (req.method !== 'POST') {
         // No standalone server stream (GET) and no server-side sessions to delete (DELETE).
         channel.setHeader('Allow', 'POST');
