@@ -22,6 +22,8 @@ export interface Target {
   record: ServerRecord;
   /** Set for tools/call. */
   tool?: PinnedTool;
+  /** Params as the backend must see them, when the endpoint renamed something (aggregate names). */
+  backendParams?: Record<string, unknown>;
 }
 
 export interface CallContext {

@@ -21,6 +21,7 @@ import type { PinnedTool, ServerRecord } from '../registry/types.js';
 import type { SessionTokenCodec } from './transport/session-token.js';
 import { decideServer, decideTool, type LifecyclePolicy } from '../auth/authorization.js';
 import { AGGREGATE_SEPARATOR, newestServable } from './routing/resolve.js';
+import { aggregateList, isAggregateList, namespaceReadResult } from './aggregate-catalogue.js';
 
 export interface MethodDeps {
   registry: Registry;
@@ -56,7 +57,15 @@ export class MethodHandlers {
         return { result: { tools: this.#listTools(call) } };
     }
     if (call.endpoint.kind === 'aggregate') {
-      if (call.method === 'tools/call') return this.#forward(call, signal);
+      if (isAggregateList(call.method)) {
+        return { result: await aggregateList(call.method, this.#deps, call.identity!, call.now, call.exchange.client) };
+      }
+      if (call.target) {
+        const outcome = await this.#forward(call, signal);
+        return call.method === 'resources/read' && 'result' in outcome
+          ? { result: namespaceReadResult(call.target.record.slug, outcome.result) }
+          : outcome;
+      }
       if (call.method === 'logging/setLevel') return { result: {} };
       throw new GatewayError('method_not_found', `Method not found: ${call.method}`);
     }
@@ -64,7 +73,7 @@ export class MethodHandlers {
   }
 
   #capabilities(call: CallContext): Record<string, unknown> {
-    if (call.endpoint.kind === 'aggregate') return { tools: { listChanged: false }, logging: {} };
+    if (call.endpoint.kind === 'aggregate') return { tools: { listChanged: false }, resources: {}, prompts: {}, completions: {}, logging: {} };
     const record = call.target!.record;
     const state = this.#deps.backends.get(serverKey(record.slug, record.version), record.backend).state();
     const { tools: _tools, tasks: _tasks, ...upstream } = state.capabilities ?? {};
@@ -159,7 +168,8 @@ export class MethodHandlers {
   async #forward(call: CallContext, signal: CancelSignal): Promise<MethodResult> {
     const record = call.target!.record;
     const backend = this.#deps.backends.get(serverKey(record.slug, record.version), record.backend);
-    const params = call.target!.tool ? { ...call.params, name: call.target!.tool.name } : call.params;
+    const target = call.target!;
+    const params = target.backendParams ?? (target.tool ? { ...call.params, name: target.tool.name } : call.params);
     const channel = call.channel;
     const outcome = await backend.request({
       method: call.method,

@@ -6,7 +6,8 @@
  * Rules:
  * - per-server endpoint: version routing by major (404 / 410, see resolve.ts);
  * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version
- *   (410 when every version of the slug is sunset);
+ *   (410 when every version of the slug is sunset); prompts (`{slug}__{name}`),
+ *   resources (`{slug}+{uri}`) and completion references route the same way;
  * - a tool must be pinned in that version; an unknown tool is answered, like
  *   the SDK servers do, with an `isError` tool result naming it (the backend
  *   never sees the call); a pinned tool whose live definition drifted
@@ -16,6 +17,8 @@ import { GatewayError } from '../errors.js';
 import type { Registry } from '../../registry/registry.js';
 import type { CallContext } from '../call.js';
 import { newestServable, parseAggregateName, resolveMajor, sunsetError } from '../routing/resolve.js';
+import { parseNamespacedUri } from '../routing/aggregate-names.js';
+import { isObject } from '../../mcp/jsonrpc.js';
 import type { PolicyStep } from './policy.js';
 
 export function route(registry: Registry): PolicyStep {
@@ -29,7 +32,10 @@ export function route(registry: Registry): PolicyStep {
         if (call.method === 'tools/call') resolveTool(call, registry, requireName(call));
         return;
       }
-      if (call.method !== 'tools/call') return;
+      if (call.method !== 'tools/call') {
+        routeAggregateData(call, registry);
+        return;
+      }
       const name = requireName(call);
       const parsed = parseAggregateName(name);
       const record = parsed && newestServable(registry, parsed.slug, call.now);
@@ -42,6 +48,42 @@ export function route(registry: Registry): PolicyStep {
       resolveTool(call, registry, parsed.tool, name);
     },
   };
+}
+
+/** Aggregate prompts/get, resources/*, completion/complete: to the slug the name or URI carries. */
+function routeAggregateData(call: CallContext, registry: Registry): void {
+  const p = call.params;
+  let slug: string | undefined;
+  let backendParams: Record<string, unknown> | undefined;
+  const byUri = (uri: unknown) => (typeof uri === 'string' ? parseNamespacedUri(uri) : undefined);
+  const byName = (name: unknown) => (typeof name === 'string' ? parseAggregateName(name) : undefined);
+  switch (call.method) {
+    case 'prompts/get': {
+      const n = byName(p.name);
+      if (n) [slug, backendParams] = [n.slug, { ...p, name: n.tool }];
+      break;
+    }
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe': {
+      const u = byUri(p.uri);
+      if (u) [slug, backendParams] = [u.slug, { ...p, uri: u.uri }];
+      break;
+    }
+    case 'completion/complete': {
+      const ref = isObject(p.ref) ? p.ref : {};
+      const n = ref.type === 'ref/prompt' ? byName(ref.name) : undefined;
+      const u = ref.type === 'ref/resource' ? byUri(ref.uri) : undefined;
+      if (n) [slug, backendParams] = [n.slug, { ...p, ref: { ...ref, name: n.tool } }];
+      if (u) [slug, backendParams] = [u.slug, { ...p, ref: { ...ref, uri: u.uri } }];
+      break;
+    }
+    default:
+      return;
+  }
+  const record = slug === undefined ? undefined : newestServable(registry, slug, call.now);
+  if (!record || !backendParams) throw new GatewayError('invalid_params', `${call.method}: no such prompt or resource on this endpoint`);
+  call.target = { record, backendParams };
 }
 
 function requireName(call: CallContext): string {
