@@ -28,7 +28,7 @@ const LISTS: Record<string, { field: string; rename: (slug: string, item: Record
 };
 
 export function isAggregateList(method: string): boolean {
-  return method in LISTS;
+  return Object.hasOwn(LISTS, method);
 }
 
 /** May this caller read data (resources, prompts) of `record`? The same rule as the authorize step. */
