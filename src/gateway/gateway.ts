@@ -22,6 +22,7 @@ import type { MethodHandlers } from './methods.js';
 import type { Metrics } from '../node/metrics.js';
 import { completeModernResult } from '../mcp/modern-result.js';
 import type { Identity } from '../auth/identity.js';
+import type { AuditRecorder } from './audit-recorder.js';
 
 export interface GatewayOptions {
   maxBodyBytes: number;
@@ -32,6 +33,8 @@ export interface GatewayOptions {
 export interface GatewayDeps {
   sessions: SessionTokenCodec;
   chain: readonly PolicyStep[];
+  /** Records outcomes and rejections (intents are recorded by the methods, right before forwarding). */
+  audit?: AuditRecorder;
   /** Identifies the caller from headers and socket (the chain's authentication, run before the body is read). */
   identify: (req: IncomingMessage, endpoint: Endpoint) => Promise<Identity>;
   methods: MethodHandlers;
@@ -74,6 +77,8 @@ export class Gateway {
     channel.setHeader('X-Correlation-Id', correlationId);
     let id: string | number | null = null;
     let method = '-';
+    let identity: Identity | undefined;
+    let call: CallContext | undefined;
     this.#inFlight++;
     try {
       checkOrigin(req, this.#options.isAllowedOrigin);
@@ -88,12 +93,12 @@ export class Gateway {
         throw new GatewayError('method_not_allowed', `${req.method ?? ''} is not supported on this endpoint; use POST`);
       }
       // Who is calling, before anything of the request is read: unauthenticated callers learn nothing.
-      const identity = await this.#deps.identify(req, endpoint);
+      identity = await this.#deps.identify(req, endpoint);
       checkPostHeaders(req);
       const message = parseMessage(await readBody(req, this.#options.maxBodyBytes));
       const exchange = classify(req, message, this.#deps.sessions, endpointKey(endpoint), Math.floor(Date.now() / 1000));
       id = exchange.id;
-      const call: CallContext = {
+      call = {
         correlationId,
         req,
         exchange,
@@ -111,6 +116,11 @@ export class Gateway {
       }
       method = message.method;
       await runPolicyChain(this.#deps.chain, call);
+      if (call.answer && this.#deps.audit) {
+        // Answered by policy (schema violation, unknown tool): a refusal, recorded as one.
+        const reason = String((call.answer._meta as Record<string, unknown> | undefined)?.['io.toolmesh/reason'] ?? 'answered');
+        await this.#deps.audit.rejection({ correlationId, endpoint, identity, method, call }, reason, 200);
+      }
       const abort = new ClientGone();
       const onClose = () => {
         if (!res.writableFinished) abort.abort(new GatewayError('upstream_unavailable', 'client went away'));
@@ -120,6 +130,10 @@ export class Gateway {
       if (cancelKey) this.#cancellable.set(cancelKey, abort);
       try {
         const outcome = await this.#deps.methods.handle(call, abort);
+        if (call.forwardedAt !== undefined && this.#deps.audit) {
+          const result = 'result' in outcome ? outcome.result : undefined;
+          await this.#deps.audit.outcome(call, result ? (result.isError === true ? 'isError' : 'ok') : 'error', 200, call.forwardedAt);
+        }
         if (exchange.era === 'modern' && 'result' in outcome) completeModernResult(method, outcome.result);
         channel.send('result' in outcome ? { jsonrpc: '2.0', id: message.id, result: outcome.result } : { jsonrpc: '2.0', id: message.id, error: outcome.error });
         this.#deps.metrics.request(endpoint.kind, method, 'error' in outcome ? 'rpc_error' : call.answer ? String((call.answer._meta as Record<string, unknown> | undefined)?.['io.toolmesh/reason'] ?? 'answered') : 'ok');
@@ -130,6 +144,10 @@ export class Gateway {
     } catch (err) {
       const rejection = this.#toGatewayError(err);
       this.#deps.metrics.request(endpoint.kind, method, rejection.reason);
+      if (this.#deps.audit) {
+        if (call?.forwardedAt !== undefined) await this.#deps.audit.outcome(call, rejection.reason, rejection.status, call.forwardedAt);
+        else await this.#deps.audit.rejection({ correlationId, endpoint, identity, method, ...(call ? { call } : {}) }, rejection.reason, rejection.status);
+      }
       channel.fail(rejection, id);
     } finally {
       if (--this.#inFlight === 0 && this.#drained) {

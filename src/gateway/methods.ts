@@ -24,6 +24,8 @@ import { AGGREGATE_SEPARATOR, newestServable } from './routing/resolve.js';
 import { aggregateList, isAggregateList, namespaceReadResult } from './aggregate-catalogue.js';
 
 export interface MethodDeps {
+  /** Called right before a call is forwarded to a backend (the audit intent, durable). */
+  beforeForward?: (call: CallContext) => Promise<void>;
   registry: Registry;
   lifecycle: LifecyclePolicy;
   backends: BackendManager;
@@ -171,6 +173,8 @@ export class MethodHandlers {
     const target = call.target!;
     const params = target.backendParams ?? (target.tool ? { ...call.params, name: target.tool.name } : call.params);
     const channel = call.channel;
+    if (this.#deps.beforeForward) await this.#deps.beforeForward(call);
+    call.forwardedAt = performance.now();
     const outcome = await backend.request({
       method: call.method,
       params,

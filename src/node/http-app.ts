@@ -11,6 +11,8 @@ export interface AppParts {
   routers: Router[];
   adminRouters: Router[];
   adminAuth: Koa.Middleware;
+  /** Records admin changes and refusals (wraps authentication so refusals are seen). */
+  adminAudit: Koa.Middleware;
   isReady: () => boolean;
   renderMetrics: () => string;
   onInternalError: (err: unknown) => void;
@@ -40,6 +42,7 @@ export function buildApp(parts: AppParts): Koa {
   for (const router of parts.routers) app.use(router.routes()).use(router.allowedMethods());
 
   const admin = new Router({ prefix: '/admin' });
+  admin.use(parts.adminAudit);
   admin.use(parts.adminAuth);
   for (const router of parts.adminRouters) admin.use(router.routes(), router.allowedMethods());
   app.use(admin.routes()).use(admin.allowedMethods());

@@ -12,6 +12,9 @@ import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { createMtlsServer, loadMtlsFiles, watchCrlFile, type MtlsServer } from '../auth/mtls/listener.js';
 import { loadConfig, resolvePublicUrl, type NodeConfig } from '../config/config.js';
 import { Store } from '../store/db.js';
+import { AuditLog, loadOrCreateAuditKey } from '../audit/index.js';
+import { AuditRecorder } from '../gateway/audit-recorder.js';
+import { auditAdminChanges } from '../admin/admin-audit.js';
 import { Registry } from '../registry/registry.js';
 import { checkBackendUrl } from '../registry/ssrf.js';
 import { DriftMonitor } from '../registry/drift-monitor.js';
@@ -47,6 +50,8 @@ export interface StartOptions {
   host?: string;
   port?: number;
   logger?: Logger;
+  /** Test seam: runs before every audit write; throwing simulates a failing disk. */
+  auditWriteHook?: (ops: readonly unknown[]) => void | Promise<void>;
 }
 
 export interface RunningNode {
@@ -59,6 +64,7 @@ export interface RunningNode {
   readonly registry: Registry;
   readonly backends: BackendManager;
   readonly driftMonitor: DriftMonitor;
+  readonly audit: AuditLog;
   /** Port of the mTLS listener, when configured. */
   readonly mtlsPort: number | undefined;
   /** Issuer URL of the embedded authorization server, when it runs. */
@@ -97,12 +103,29 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       await checkBackendUrl(url, { allowLoopback: config.backends.allowLoopback, allowPrivate: config.backends.allowPrivate });
     },
   });
+  // The audit log has its own LevelDB: synced group commits, never blocked by registry writes.
+  let audit: AuditLog;
   try {
     await registry.load();
+    audit = await AuditLog.open(join(config.dataDir, 'audit'), {
+      node: identity.kid,
+      identity,
+      ...(options.auditWriteHook ? { writeHook: options.auditWriteHook } : {}),
+    });
   } catch (err) {
     await store.close();
     throw err;
   }
+  audit.onAvailabilityChange((available, cause) =>
+    logger.log(available ? 'info' : 'error', available ? 'audit log writable again' : 'audit log unavailable: calls are refused', {
+      ...(cause ? { error: (cause as Error).message } : {}),
+    }),
+  );
+  const closeStores = async () => {
+    await audit.close().catch(() => {});
+    await store.close();
+  };
+  const recorder = new AuditRecorder(audit, await loadOrCreateAuditKey(config.dataDir));
 
   // Bind first: the public URL (hence the resource URI tokens must name) needs the real port.
   const server: Server = createServer({ keepAliveTimeout: 65_000 });
@@ -116,7 +139,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     });
   } catch (err) {
     await backends.close();
-    await store.close();
+    await closeStores();
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
@@ -149,13 +172,14 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     server.close();
     await authorizationServer?.close();
     await backends.close();
-    await store.close();
+    await closeStores();
     throw err;
   }
   const bootstrap = new BootstrapToken(store, config.dataDir);
   const { created: createdAdminToken } = await bootstrap.load(config.auth.bootstrapToken);
   const limiter = new RateLimiter(config.rateLimits);
   const methods = new MethodHandlers({
+    beforeForward: (call) => recorder.intent(call),
     registry,
     lifecycle: config.auth.lifecycle,
     backends,
@@ -166,7 +190,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const chain = buildPolicyChain({ registry, authentication: auth.authentication, limiter, lifecycle: config.auth.lifecycle });
   const gateway = new Gateway(
     { maxBodyBytes: config.gateway.maxBodyBytes, isAllowedOrigin: origins.isAllowedOrigin, isAllowedHost: origins.isAllowedHost },
-    { sessions: new SessionTokenCodec(sessionKey), chain, identify: callerIdentifier(auth.authentication), methods, metrics, onInternalError },
+    { sessions: new SessionTokenCodec(sessionKey), chain, identify: callerIdentifier(auth.authentication), methods, metrics, onInternalError, audit: recorder },
   );
   metrics.gauge('toolmesh_inflight_requests', () => gateway.inFlight);
   metrics.gauge('toolmesh_registered_server_versions', () => registry.list().length);
@@ -176,6 +200,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const app = buildApp({
     routers: [catalogRoutes({ registry, publicUrl: () => publicUrl }), ...auth.routers],
     adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap)],
+    adminAudit: auditAdminChanges(audit),
     adminAuth: requireAdmin({ bootstrapTokenDigest: () => bootstrap.digest(), identify: auth.identify, isAdmin: auth.isAdmin }),
     isReady: () => ready,
     renderMetrics: () => metrics.render(),
@@ -201,7 +226,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     } catch (err) {
       server.close();
       await backends.close();
-      await store.close();
+      await closeStores();
       throw err;
     }
     mtlsServer = s;
@@ -237,7 +262,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       await backends.close();
       server.closeAllConnections();
       mtlsServer?.closeAllConnections();
-      await store.close();
+      await closeStores();
       logger.log('info', 'node stopped', {});
     })());
 
@@ -250,6 +275,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     registry,
     backends,
     driftMonitor,
+    audit,
     mtlsPort: mtlsServer ? (mtlsServer.address() as AddressInfo).port : undefined,
     authorizationServer: authorizationServer?.issuer,
     stop,

@@ -428,6 +428,7 @@ t.test('admin API and CLI', async (t) => {
   const app = buildApp({
     routers: [],
     adminRouters: [agentRoutes(world.agents)],
+    adminAudit: (_ctx, next) => next(),
     adminAuth: async (ctx, next) => {
       if (ctx.get('authorization') !== 'Bearer admin-secret') {
         ctx.status = 401;
