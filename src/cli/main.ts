@@ -5,6 +5,7 @@
  *   toolmesh start [--data DIR] [--config FILE] [--host H] [--port N]
  *   toolmesh init [--data DIR]
  *   toolmesh server add|import|list|show|promote|deprecate|sunset|approve …
+ *   toolmesh audit verify|query|export|tail|checkpoints …
  */
 import { parseArgs } from 'node:util';
 import { CliError } from './admin-client.js';
@@ -24,6 +25,13 @@ const USAGE = `usage: toolmesh <command>
   credential agent add <san> --groups a,b [--scopes s1,s2] | list | remove <san>
   credential bootstrap rotate|disable  the bootstrap admin token
   credential hash-password            (reads a password on stdin; prints an scrypt hash for config)
+
+  audit verify                         check the hash chain and signed checkpoints; names the first bad seq (exit 1)
+  audit query [--since T] [--until T] [--identity S] [--tenant T] [--server S] [--tool T] [--outcome O]
+              [--kind call|outcome|rejection|admin|peer|retention] [--correlation-id C] [--from-seq N] [--limit N]
+  audit export [--from-seq N] [--to-seq N]   entries as JSON lines on stdout (resume with --from-seq)
+  audit tail [--from-seq N]            follow new entries until Ctrl-C
+  audit checkpoints                    the signed checkpoints as JSON lines, to keep elsewhere
 
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
 
@@ -54,6 +62,11 @@ async function main(argv: string[]): Promise<void> {
     case 'credential': {
       const { credentialCommand } = await import('./commands/credential.js');
       await credentialCommand(rest);
+      return;
+    }
+    case 'audit': {
+      const { auditCommand } = await import('./commands/audit.js');
+      await auditCommand(rest);
       return;
     }
     case undefined:

@@ -43,6 +43,6 @@ export interface CallContext {
    * `isError` tool result); the backend is then never contacted.
    */
   answer?: Record<string, unknown>;
-  /** Set when the call was forwarded to a backend (its intent is recorded): `performance.now()` then. */
+  /** Set when the call was forwarded with its intent recorded: `performance.now()` then. */
   forwardedAt?: number;
 }

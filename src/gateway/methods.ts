@@ -173,8 +173,10 @@ export class MethodHandlers {
     const target = call.target!;
     const params = target.backendParams ?? (target.tool ? { ...call.params, name: target.tool.name } : call.params);
     const channel = call.channel;
-    if (this.#deps.beforeForward) await this.#deps.beforeForward(call);
-    call.forwardedAt = performance.now();
+    if (this.#deps.beforeForward) {
+      await this.#deps.beforeForward(call);
+      call.forwardedAt = performance.now();
+    }
     const outcome = await backend.request({
       method: call.method,
       params,
