@@ -26,6 +26,8 @@ const USAGE = 'usage: toolmesh audit verify | query [filters] | export [--from-s
 export const TAIL_POLL_MS = 500;
 
 const HEADERS = ['SEQ', 'TIME', 'KIND', 'IDENTITY', 'SERVER', 'TOOL', 'OUTCOME', 'CORRELATION'];
+/** Column widths of `audit tail` (all but the last column). */
+const TAIL_WIDTHS = [6, 24, 9, 16, 16, 16, 20];
 
 function row(e: AuditEntry): string[] {
   return [
@@ -145,10 +147,11 @@ function exitQuietlyOnClosedStdout(): void {
 
 export async function auditCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
-  if (sub === undefined || sub === 'help' || sub === '--help') {
+  if (sub === 'help' || sub === '--help') {
     process.stdout.write(USAGE + '\n');
     return;
   }
+  if (sub === undefined || sub.startsWith('-')) throw new CliError(USAGE, 2);
   const { values } = parseArgs({
     args: rest,
     allowPositionals: false,
@@ -241,8 +244,10 @@ async function tail(client: AdminClient, fromSeq: number | undefined, json: bool
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const print = (e: AuditEntry) => write(json ? JSON.stringify(e) + '\n' : row(e).join('  ') + '\n');
-  if (!json) await write(HEADERS.join('  ') + '\n');
+  // Rows come one at a time, so columns get fixed widths (a longer value just pushes the rest along).
+  const line = (cells: string[]) => cells.map((c, i) => (i < TAIL_WIDTHS.length ? c.padEnd(TAIL_WIDTHS[i]!) : c)).join('  ').trimEnd() + '\n';
+  const print = (e: AuditEntry) => write(json ? JSON.stringify(e) + '\n' : line(row(e)));
+  if (!json) await write(line(HEADERS));
   let unreachable = false;
   try {
     while (!stop.signal.aborted) {
