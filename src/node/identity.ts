@@ -8,7 +8,8 @@
  * - `admin.token`: the bootstrap admin token (only its hash is kept in memory).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { createSecret, readIfExists } from './secret-files.js';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, type JWK } from 'jose';
 
@@ -23,21 +24,6 @@ export interface NodeIdentity {
   privateKey: SigningKey;
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-async function writeSecret(path: string, content: string): Promise<void> {
-  // 'wx' so two starts racing on a fresh directory never overwrite each other's key.
-  await writeFile(path, content, { mode: 0o600, flag: 'wx' });
-  await chmod(path, 0o600);
-}
-
 export async function ensureDataDir(dataDir: string): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
 }
@@ -48,9 +34,9 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<{ identity:
   let created = false;
   if (text === undefined) {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    text = JSON.stringify(await exportJWK(privateKey));
-    await writeSecret(path, text + '\n');
-    created = true;
+    const fresh = JSON.stringify(await exportJWK(privateKey)) + '\n';
+    text = await createSecret(path, fresh);
+    created = text === fresh;
   }
   const privateJwk = JSON.parse(text) as JWK;
   const { d: _d, ...publicJwk } = privateJwk;
@@ -63,9 +49,7 @@ export async function loadOrCreateSessionKey(dataDir: string): Promise<Buffer> {
   const path = join(dataDir, 'session.key');
   const text = await readIfExists(path);
   if (text !== undefined) return Buffer.from(text.trim(), 'base64url');
-  const key = randomBytes(32);
-  await writeSecret(path, key.toString('base64url') + '\n');
-  return key;
+  return Buffer.from((await createSecret(path, randomBytes(32).toString('base64url') + '\n')).trim(), 'base64url');
 }
 
 /** The bootstrap admin token: returned in clear only when it was just created. */
@@ -74,8 +58,8 @@ export async function loadOrCreateAdminToken(dataDir: string): Promise<{ token: 
   const text = await readIfExists(path);
   if (text !== undefined) return { token: text.trim(), created: false };
   const token = `tmadm_${randomBytes(32).toString('base64url')}`;
-  await writeSecret(path, token + '\n');
-  return { token, created: true };
+  const written = (await createSecret(path, token + '\n')).trim();
+  return { token: written, created: written === token };
 }
 
 /** Constant-time check of a presented secret against a known one (by SHA-256 digest). */

@@ -6,7 +6,7 @@
  * - `oauth-cookies.key`: the HMAC key oidc-provider signs its cookies with.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { createSecret, readIfExists } from '../../../node/secret-files.js';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTVerifyGetKey } from 'jose';
 
@@ -19,27 +19,6 @@ export interface SigningKeys {
   publicJwks: JWK[];
   /** Resolves a token's key from the public keys, without HTTP. */
   getKey: JWTVerifyGetKey;
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** Writes a new secret file, or returns what a concurrent start wrote first. */
-async function createSecret(path: string, content: string): Promise<string> {
-  try {
-    await writeFile(path, content, { mode: 0o600, flag: 'wx' });
-    await chmod(path, 0o600);
-    return content;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return readFile(path, 'utf8');
-  }
 }
 
 async function newSigningKey(): Promise<JWK> {
