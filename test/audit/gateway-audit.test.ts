@@ -27,15 +27,14 @@
  * should (no call/outcome entries; with the audit disk failing, tools/call is
  * answered 200 and forwarded unaudited). Flip it when the node records calls.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Level } from 'level';
 import { startTestNode, removeDir, type TestNode } from '../helpers/node.js';
-import { startHookedNode } from '../helpers/audit-node.js';
+import { MAIN, ROOT, cliEnv, runCli, type Run } from '../helpers/cli.js';
 import { startLegacyHttpBackend, type TestBackend } from '../helpers/backends.js';
 import { modern, rawPost } from '../helpers/clients.js';
 import { argsHash, loadOrCreateAuditKey, type AuditEntry, type AuditLog, type Checkpoint } from '../../src/audit/index.js';
@@ -44,8 +43,6 @@ import { argsHash, loadOrCreateAuditKey, type AuditEntry, type AuditLog, type Ch
 const CALLS_AUDITED = false;
 const CALLS_TODO = CALLS_AUDITED ? {} : { todo: 'forwarded-call recording is off in this release (b4e35bd: node.ts does not wire beforeForward)' };
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist/src/cli/main.js');
 
 type Res = Awaited<ReturnType<typeof rawPost>>;
 
@@ -265,8 +262,10 @@ t.test('authentication, scope and rate-limit refusals are one rejection entry ea
 // ── node C: a failing audit disk ───────────────────────────────────────────────
 t.test('fail closed: 503 audit_unavailable, nothing forwarded, then recovery by itself', CALLS_TODO, async (t) => {
   let failing = false;
-  const C = await startHookedNode(() => {
-    if (failing) throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
+  const C = await startTestNode({}, undefined, {
+    auditWriteHook: () => {
+      if (failing) throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
+    },
   });
   t.teardown(async () => {
     await C.stop();
@@ -374,36 +373,8 @@ t.test('/admin/v1/audit: verify, entries, export, checkpoints, head', async (t) 
 });
 
 // ── the CLI, end to end; then tampering with a stopped node ───────────────────
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['TOOLMESH_URL', 'TOOLMESH_TOKEN', 'TOOLMESH_DATA']) delete e[k];
-  return e;
-}
-
-function cli(args: string[], timeoutMs = 15_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args, '--node', A.url, '--token', A.token], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`toolmesh ${args.join(' ')} did not finish\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** One CLI command against node A. */
+const cli = (args: string[], timeoutMs = 15_000): Promise<Run> => runCli([...args, '--node', A.url, '--token', A.token], { timeoutMs });
 
 async function waitFor(what: string, check: () => boolean, ms = 5000): Promise<void> {
   const until = Date.now() + ms;
@@ -456,7 +427,7 @@ t.test('toolmesh audit verify|query|export|checkpoints|tail', { skip: existsSync
 
   // tail: prints what is there from --from-seq, then follows new entries until SIGINT.
   const fromSeq = log.head.seq;
-  const child = spawn(process.execPath, [MAIN, 'audit', 'tail', '--from-seq', String(fromSeq), '--node', A.url, '--token', A.token], { cwd: ROOT, env: env() });
+  const child = spawn(process.execPath, [MAIN, 'audit', 'tail', '--from-seq', String(fromSeq), '--node', A.url, '--token', A.token], { cwd: ROOT, env: cliEnv() });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

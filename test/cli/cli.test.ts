@@ -8,103 +8,17 @@
  * run `npm run build` first).
  */
 import t from 'tap';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { removeDir } from '../helpers/node.js';
+import { MAIN, runCli, startNodeProcess, terminate, type NodeProcess, type Run } from '../helpers/cli.js';
 import { startLegacyHttpBackend, fixtureStdio } from '../helpers/backends.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist/src/cli/main.js');
-
-/** The environment for CLI children, without ambient TOOLMESH_* settings. */
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, TOOLMESH_LOG: 'warn' };
-  for (const k of ['TOOLMESH_URL', 'TOOLMESH_TOKEN', 'TOOLMESH_DATA']) delete e[k];
-  return e;
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs one CLI command to completion. */
-function cli(args: string[], timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`toolmesh ${args.join(' ')} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-interface NodeProcess {
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-  /** Everything printed so far. */
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code (or signal name). */
-  exited: Promise<number | string>;
-}
-
-/** `toolmesh start --data DIR --port 0`, resolved once the banner is out. */
-function startNodeProcess(dataDir: string): Promise<NodeProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'start', '--data', dataDir, '--port', '0'], { cwd: ROOT, env: env() });
-    let out = '';
-    let err = '';
-    const exited = new Promise<number | string>((res) => child.on('exit', (code, signal) => res(code ?? signal ?? -1)));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node did not start in time\nstdout: ${out}\nstderr: ${err}`));
-    }, 20_000);
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const url = /^Toolmesh node listening on (http:\/\/\S+)$/m.exec(out)?.[1];
-      const complete = /data directory/.test(out) && (!/Bootstrap admin token/.test(out) || /tmadm_\S+\n/.test(out));
-      if (url && complete) {
-        clearTimeout(timer);
-        resolve({ child, url, stdout: () => out, stderr: () => err, exited });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`node exited (${code}) before its banner\nstdout: ${out}\nstderr: ${err}`));
-    });
-  });
-}
-
-/** SIGTERM and wait for the exit, bounded. */
-async function terminate(node: NodeProcess, withinMs = 8_000): Promise<{ code: number | string; ms: number }> {
-  const started = Date.now();
-  node.child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([
-    node.exited,
-    new Promise<string>((resolve) => (timer = setTimeout(resolve, withinMs, 'timeout'))),
-  ]);
-  clearTimeout(timer);
-  if (code === 'timeout') node.child.kill('SIGKILL');
-  return { code, ms: Date.now() - started };
-}
+const cli = (args: string[], timeoutMs?: number): Promise<Run> => runCli(args, timeoutMs === undefined ? {} : { timeoutMs });
 
 function isAlive(pid: number): boolean {
   try {

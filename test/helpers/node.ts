@@ -5,7 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startNode, type RunningNode } from '../../src/node/node.js';
+import { startNode, type RunningNode, type StartOptions } from '../../src/node/node.js';
 import { createLogger } from '../../src/node/log.js';
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -20,7 +20,12 @@ export interface TestNode {
   stop(): Promise<void>;
 }
 
-export async function startTestNode(config: Record<string, unknown> = {}, dataDir?: string): Promise<TestNode> {
+/** `auditWriteHook`: the seam that sees every synced audit write; throwing simulates a failing disk. */
+export interface TestNodeOptions {
+  auditWriteHook?: StartOptions['auditWriteHook'];
+}
+
+export async function startTestNode(config: Record<string, unknown> = {}, dataDir?: string, options: TestNodeOptions = {}): Promise<TestNode> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'toolmesh-test-')));
   await writeFile(
     join(dir, 'config.json'),
@@ -31,7 +36,7 @@ export async function startTestNode(config: Record<string, unknown> = {}, dataDi
       backends: { driftCheckIntervalMs: 0, callTimeoutMs: 5000, ...(config.backends as object) },
     }),
   );
-  const node = await startNode({ dataDir: dir, port: 0, logger: createLogger((process.env.TOOLMESH_TEST_LOG ?? 'silent') as 'silent') });
+  const node = await startNode({ dataDir: dir, port: 0, ...options, logger: createLogger((process.env.TOOLMESH_TEST_LOG ?? 'silent') as 'silent') });
   // A node whose bootstrap token was disabled has no token file.
   const token = existsSync(join(dir, 'admin.token')) ? readFileSync(join(dir, 'admin.token'), 'utf8').trim() : '';
   const admin = async (method: string, path: string, body?: unknown) => {
@@ -56,7 +61,7 @@ export async function startTestNode(config: Record<string, unknown> = {}, dataDi
     },
     async restart() {
       await node.stop();
-      return startTestNode(config, dir);
+      return startTestNode(config, dir, options);
     },
     async stop() {
       await node.stop();

@@ -9,94 +9,18 @@
  * otherwise run `npm run build` first).
  */
 import t from 'tap';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { removeDir } from '../helpers/node.js';
+import { MAIN, runCli, startNodeProcess, terminate, type Run } from '../helpers/cli.js';
 import { call } from '../helpers/identity-calls.js';
 import { verifyPassword } from '../../src/auth/oauth/authorization-server/password.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist/src/cli/main.js');
-
-function env(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, TOOLMESH_LOG: 'warn' };
-  for (const k of ['TOOLMESH_URL', 'TOOLMESH_TOKEN', 'TOOLMESH_DATA']) delete e[k];
-  return e;
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs one CLI command to completion, with `input` on stdin. */
-function cli(args: string[], input?: string, timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: env(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`toolmesh ${args.join(' ')} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-
-interface NodeProcess {
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-  exited: Promise<number | string>;
-}
-
-/** `toolmesh start --data DIR --port 0`, resolved once the banner names the URL. */
-function startNodeProcess(dataDir: string): Promise<NodeProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'start', '--data', dataDir, '--port', '0'], { cwd: ROOT, env: env() });
-    let out = '';
-    let err = '';
-    const exited = new Promise<number | string>((res) => child.on('exit', (code, signal) => res(code ?? signal ?? -1)));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node did not start in time\nstdout: ${out}\nstderr: ${err}`));
-    }, 20_000);
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const url = /^Toolmesh node listening on (http:\/\/\S+)$/m.exec(out)?.[1];
-      if (url && /data directory/.test(out)) {
-        clearTimeout(timer);
-        resolve({ child, url, exited });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`node exited (${code}) before its banner\nstdout: ${out}\nstderr: ${err}`));
-    });
-  });
-}
-
-async function terminate(node: NodeProcess): Promise<number | string> {
-  if (node.child.exitCode !== null || node.child.signalCode !== null) return node.child.exitCode ?? node.child.signalCode ?? -1;
-  node.child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([node.exited, new Promise<string>((resolve) => (timer = setTimeout(resolve, 8_000, 'timeout')))]);
-  clearTimeout(timer);
-  if (code === 'timeout') node.child.kill('SIGKILL');
-  return code;
-}
+/** Runs one CLI command to completion. */
+const cli = (args: string[], input?: string, timeoutMs?: number): Promise<Run> =>
+  runCli(args, { ...(input !== undefined ? { input } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
 
 if (!existsSync(MAIN)) {
   t.fail(`${MAIN} is missing: run \`npm run build\` first (npm test builds it in pretest)`);
@@ -283,6 +207,6 @@ async function cliTests(): Promise<void> {
 
   await t.test('the node is still healthy; SIGTERM stops it cleanly', async (t) => {
     t.equal((await fetch(`${node.url}/healthz`)).status, 200);
-    t.equal(await terminate(node), 0);
+    t.equal((await terminate(node)).code, 0);
   });
 }
