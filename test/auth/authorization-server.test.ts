@@ -12,6 +12,7 @@
  * token → retry against a protected MCP server.
  */
 import t from 'tap';
+import { InMemoryOAuthProvider } from '../helpers/oauth-flows.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { statSync } from 'node:fs';
@@ -23,8 +24,7 @@ import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createAuthorizationServer, hashPassword, type AuthorizationServer, type AuthorizationServerConfig } from '../../src/auth/oauth/authorization-server/index.js';
@@ -588,42 +588,6 @@ t.test('config errors name the field', async (t) => {
 
 // ---------------------------------------------------------------------------
 // The real thing: an unchanged MCP SDK v1 client.
-
-class InMemoryOAuthProvider implements OAuthClientProvider {
-  #client: OAuthClientInformationMixed | undefined;
-  #tokens: OAuthTokens | undefined;
-  #verifier = '';
-  authorizationUrl: URL | undefined;
-  readonly redirectUrl = 'http://127.0.0.1:1/mcp-callback';
-  readonly clientMetadata: OAuthClientMetadata = {
-    client_name: 'MCP SDK test client',
-    redirect_uris: [this.redirectUrl],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  };
-  clientInformation() {
-    return this.#client;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.#client = info;
-  }
-  tokens() {
-    return this.#tokens;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.#tokens = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string) {
-    this.#verifier = verifier;
-  }
-  codeVerifier() {
-    return this.#verifier;
-  }
-}
 
 t.test('MCP SDK v1 client: 401 → resource metadata → registration → PKCE → token → tools', async (t) => {
   const provider = new InMemoryOAuthProvider();
