@@ -14,7 +14,7 @@ import { exportLines, listCheckpoints, queryEntries, tailEntries, type AuditQuer
 import { pruneStore, type PruneOptions, type PruneResult } from './retention.js';
 import { AuditStore, type AuditWriteOp, type ChainHead } from './store.js';
 import { verifyStore, type VerifyOptions, type VerifyReport } from './verify.js';
-import { GroupCommitWriter, type AvailabilityListener } from './writer.js';
+import { GroupCommitWriter, type AppendOptions, type AvailabilityListener } from './writer.js';
 
 /** Options of `AuditLog.open`. */
 export interface AuditLogOptions {
@@ -28,12 +28,14 @@ export interface AuditLogOptions {
   checkpointIntervalMs?: number;
   /** While unavailable, probe the disk this often (default 1000 ms; 0: only appends retry). */
   retryIntervalMs?: number;
+  /** An entry appended with `{ sync: false }` is fsynced within this long (default 100 ms). */
+  syncIntervalMs?: number;
   /** At most this many entries per synced batch (default 2048). */
   maxBatch?: number;
   /** The clock (tests freeze it). */
   now?: () => Date;
-  /** Test injection: sees each synced write before it happens; throw to simulate a failing disk. */
-  writeHook?: (ops: readonly AuditWriteOp[]) => void | Promise<void>;
+  /** Test injection: sees each write (and whether it is synced) before it happens; throw to simulate a failing disk. */
+  writeHook?: (ops: readonly AuditWriteOp[], sync: boolean) => void | Promise<void>;
 }
 
 /**
@@ -76,6 +78,7 @@ export class AuditLog {
         checkpointEvery: positive(options.checkpointEvery, 1000, 'checkpointEvery'),
         checkpointIntervalMs: nonNegative(options.checkpointIntervalMs, 10_000, 'checkpointIntervalMs'),
         retryIntervalMs: nonNegative(options.retryIntervalMs, 1000, 'retryIntervalMs'),
+        syncIntervalMs: nonNegative(options.syncIntervalMs, 100, 'syncIntervalMs'),
         maxBatch: positive(options.maxBatch, 2048, 'maxBatch'),
         now: options.now ?? (() => new Date()),
         writeHook: options.writeHook,
@@ -93,9 +96,12 @@ export class AuditLog {
    * (`audit_unavailable`) when it could not be written, `AuditError`
    * `audit_closed` after `close()`, `invalid_entry` for a malformed input.
    * The caller must not proceed (proxy the call) unless this resolves.
+   * With `{ sync: false }` it resolves once written (it survives a killed
+   * process) and is fsynced within `syncIntervalMs` or with the next synced
+   * entry: for records of what already happened, such as a call's outcome.
    */
-  append(input: AuditEntryInput): Promise<AuditEntry> {
-    return this.writer.append(input);
+  append(input: AuditEntryInput, options?: AppendOptions): Promise<AuditEntry> {
+    return this.writer.append(input, options);
   }
 
   /** False from a failed write until a write succeeds again (the log retries by itself). */

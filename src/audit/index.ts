@@ -13,4 +13,4 @@ export type { AuditQuery, TailOptions } from './reader.js';
 export type { PruneOptions, PruneResult } from './retention.js';
 export type { AuditWriteOp, ChainHead } from './store.js';
 export type { VerifyOptions, VerifyProblem, VerifyProblemKind, VerifyReport } from './verify.js';
-export type { AvailabilityListener } from './writer.js';
+export type { AppendOptions, AvailabilityListener } from './writer.js';

@@ -16,7 +16,7 @@ import { AuditError } from './errors.js';
 type Sublevel = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, unknown>;
 type BatchOps = Array<AbstractBatchOperation<Level<string, unknown>, string, unknown>>;
 
-/** One operation of a synced audit write, as `writeHook` sees it. */
+/** One operation of an audit write, as `writeHook` sees it. */
 export interface AuditWriteOp {
   type: 'put' | 'del';
   sublevel: Sublevel;
@@ -60,9 +60,13 @@ export class AuditStore {
     return store;
   }
 
-  /** One atomic write, fsynced before it resolves. */
-  async write(ops: readonly AuditWriteOp[]): Promise<void> {
-    await this.db.batch(ops as unknown as BatchOps, { sync: true });
+  /**
+   * One atomic write, fsynced before it resolves unless `sync` is false (then it
+   * is in the operating system's hands: it survives a killed process, and the
+   * next synced write makes it durable against power loss too).
+   */
+  async write(ops: readonly AuditWriteOp[], sync = true): Promise<void> {
+    await this.db.batch(ops as unknown as BatchOps, { sync });
   }
 
   /** One atomic write without fsync (for deletions that are safe to redo). */

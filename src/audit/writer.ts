@@ -3,7 +3,11 @@
  *
  * - `append` seals an entry synchronously (seq, prev, hash — so concurrent
  *   appends are chained in call order) and queues it; it resolves only once
- *   the entry is in a LevelDB batch written with `sync: true`.
+ *   the entry is in a LevelDB batch written with `sync: true` — or, for an
+ *   entry appended with `{ sync: false }` (a call's outcome, written after the
+ *   call happened), once the batch is written at all: it then survives a
+ *   killed process, and becomes durable against power loss with the next
+ *   synced batch or within `syncIntervalMs`, whichever comes first.
  * - One flush is in flight at a time; whatever queues meanwhile goes into the
  *   next flush as one batch, so throughput grows with concurrency while each
  *   entry still waits for one fsync.
@@ -31,13 +35,22 @@ export interface WriterOptions {
   checkpointEvery: number;
   checkpointIntervalMs: number;
   retryIntervalMs: number;
+  /** How long an entry appended with `{ sync: false }` may stay unsynced when nothing else syncs it. */
+  syncIntervalMs: number;
   maxBatch: number;
   now: () => Date;
-  writeHook: ((ops: readonly AuditWriteOp[]) => void | Promise<void>) | undefined;
+  writeHook: ((ops: readonly AuditWriteOp[], sync: boolean) => void | Promise<void>) | undefined;
+}
+
+/** Options of one `append`. */
+export interface AppendOptions {
+  /** Wait for fsync (default). False: resolve once written (survives kill -9), synced shortly after. */
+  sync?: boolean;
 }
 
 interface Pending {
   input: AuditEntryInput;
+  sync: boolean;
   time: string;
   entry: AuditEntry;
   json: string;
@@ -57,6 +70,9 @@ export class GroupCommitWriter {
   private assigned: ChainHead;
   /** The head of what is on disk. */
   private durableHead: ChainHead;
+  /** The last seq known fsynced (≤ durableHead.seq; less while unsynced entries wait). */
+  private syncedSeq: number;
+  private syncTimer: NodeJS.Timeout | undefined;
   private lastCheckpointSeq: number;
   private checkpointDue = false;
   private queue: Pending[] = [];
@@ -77,6 +93,7 @@ export class GroupCommitWriter {
   ) {
     this.assigned = { ...head };
     this.durableHead = { ...head };
+    this.syncedSeq = head.seq;
     this.lastCheckpointSeq = lastCheckpointSeq;
     if (options.checkpointIntervalMs > 0) {
       this.checkpointTimer = setInterval(() => this.requestCheckpoint(), options.checkpointIntervalMs);
@@ -99,7 +116,7 @@ export class GroupCommitWriter {
   }
 
   /** Seals the entry now (seq, prev, hash in call order); resolves once it is durable. */
-  append(input: AuditEntryInput): Promise<AuditEntry> {
+  append(input: AuditEntryInput, options: AppendOptions = {}): Promise<AuditEntry> {
     if (this.closed) return Promise.reject(new AuditError('audit_closed', 'the audit log is closed'));
     let normalized: AuditEntryInput;
     try {
@@ -108,7 +125,7 @@ export class GroupCommitWriter {
       return Promise.reject(err);
     }
     return new Promise<AuditEntry>((resolve, reject) => {
-      const pending = { input: normalized, time: this.options.now().toISOString(), resolve, reject } as Pending;
+      const pending = { input: normalized, sync: options.sync !== false, time: this.options.now().toISOString(), resolve, reject } as Pending;
       this.seal(pending);
       this.queue.push(pending);
       this.schedule();
@@ -169,6 +186,7 @@ export class GroupCommitWriter {
     this.closed = true;
     clearInterval(this.checkpointTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.syncTimer);
     this.checkpointDue = true;
     this.schedule();
     while (this.flushing !== undefined) await this.flushing;
@@ -215,6 +233,7 @@ export class GroupCommitWriter {
     const batch = this.queue.splice(0, this.options.maxBatch);
     const head = batch.length > 0 ? { seq: batch[batch.length - 1]!.entry.seq, hash: batch[batch.length - 1]!.entry.hash } : this.durableHead;
     const positions = this.checkpointPositions(batch, head);
+    let sync = true;
     try {
       const ops: AuditWriteOp[] = batch.map((p) => ({
         type: 'put',
@@ -227,12 +246,17 @@ export class GroupCommitWriter {
         positions.map((at) => signCheckpoint(this.options.identity, { node: this.options.node, seq: at.seq, hash: at.hash, time: this.options.now().toISOString() })),
       );
       for (const cp of cps) ops.push({ type: 'put', sublevel: this.store.checkpoints, key: seqKey(cp.seq), value: cp });
-      if (ops.length > 0) await this.write(ops);
+      // A checkpoint or any entry that must be durable syncs the whole batch (and, the log
+      // being one file, every unsynced write before it).
+      sync = cps.length > 0 || batch.some((p) => p.sync);
+      if (ops.length > 0) await this.write(ops, sync);
     } catch (err) {
       this.rollback(batch, err);
       return false;
     }
     this.durableHead = head;
+    if (sync) this.syncedSeq = head.seq;
+    else this.armSync();
     if (positions.length > 0) {
       this.lastCheckpointSeq = positions[positions.length - 1]!.seq;
       if (this.lastCheckpointSeq === head.seq) this.checkpointDue = false;
@@ -270,9 +294,28 @@ export class GroupCommitWriter {
     this.setAvailable(false, cause);
   }
 
-  private async write(ops: readonly AuditWriteOp[]): Promise<void> {
-    await this.options.writeHook?.(ops);
-    await this.store.write(ops);
+  private async write(ops: readonly AuditWriteOp[], sync = true): Promise<void> {
+    await this.options.writeHook?.(ops, sync);
+    await this.store.write(ops, sync);
+  }
+
+  /** Unsynced entries are synced within `syncIntervalMs` even when no synced append follows. */
+  private armSync(): void {
+    if (this.syncTimer !== undefined || this.closed) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      void this.exclusive(async () => {
+        const upTo = this.durableHead.seq;
+        if (upTo <= this.syncedSeq) return;
+        try {
+          await this.write([{ type: 'put', sublevel: this.store.meta, key: 'synced', value: { seq: upTo } }]);
+          this.syncedSeq = Math.max(this.syncedSeq, upTo);
+        } catch (err) {
+          this.setAvailable(false, err);
+        }
+      });
+    }, this.options.syncIntervalMs);
+    this.syncTimer.unref();
   }
 
   private setAvailable(available: boolean, cause?: unknown): void {

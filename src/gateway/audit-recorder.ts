@@ -4,8 +4,12 @@
  * - intent: before a call is forwarded, durable (group commit) — if it cannot
  *   be written the call fails closed with 503 `audit_unavailable` and is not
  *   forwarded;
- * - outcome: when the call ends, durable before the answer is sent;
- * - rejection: every refusal, with its reason, one entry each.
+ * - outcome: when the call ends, written before the answer is sent (it
+ *   survives a killed process; fsynced with the next intent or within the
+ *   log's sync interval — it records what already happened, so it does not
+ *   hold the caller for a second fsync);
+ * - rejection: every refusal, with its reason, one entry each, written the
+ *   same way (nothing was forwarded).
  *
  * Entries carry the identity (never credentials), server, version, tool, a
  * keyed hash of the canonical arguments (never the arguments) and the
@@ -16,6 +20,8 @@ import { argsHash, auditIdentity, isAuditUnavailable } from '../audit/index.js';
 import { GatewayError } from './errors.js';
 import type { CallContext, Endpoint } from './call.js';
 import type { Identity } from '../auth/identity.js';
+
+const UNSYNCED = { sync: false } as const;
 
 export interface CallRecord {
   correlationId: string;
@@ -60,9 +66,10 @@ export class AuditRecorder {
     }
   }
 
-  /** The end of a forwarded call; durable before the caller is answered. */
+  /** The end of a forwarded call; written before the caller is answered. */
   async outcome(call: CallContext, outcome: string, status: number, startedAt: number): Promise<void> {
-    await this.#log.append({ ...this.#base(call), kind: 'outcome', outcome, status, latencyMs: Math.round(performance.now() - startedAt) }).catch(() => {
+    const entry: AuditEntryInput = { ...this.#base(call), kind: 'outcome', outcome, status, latencyMs: Math.round(performance.now() - startedAt) };
+    await this.#log.append(entry, UNSYNCED).catch(() => {
       // The call already happened and its intent is durable; an outcome that cannot be
       // written leaves the log unavailable, so the next call fails closed.
     });
@@ -87,7 +94,7 @@ export class AuditRecorder {
         /* arguments that cannot be canonicalised are recorded without a hash */
       }
     }
-    await this.#log.append(input).catch(() => {
+    await this.#log.append(input, UNSYNCED).catch(() => {
       // A refusal is answered whether or not it could be recorded; the log's own
       // availability makes the next forwarded call fail closed.
     });

@@ -180,8 +180,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const { created: createdAdminToken } = await bootstrap.load(config.auth.bootstrapToken);
   const limiter = new RateLimiter(config.rateLimits);
   const methods = new MethodHandlers({
-    // Call intents and outcomes are not recorded yet: one synced write per call costs more at
-    // c=1 than the gateway's targets allow; see the README (refusals and admin changes are).
+    // The audit intent is durable before anything is forwarded (fail closed).
+    beforeForward: (call) => recorder.intent(call),
     registry,
     lifecycle: config.auth.lifecycle,
     backends,

@@ -226,3 +226,20 @@ t.test('export streams JSON lines resumable by seq; each line is the canonical e
   for await (const line of log.export({ fromSeq: 2001 })) resumed.push(line);
   t.same(resumed, lines.slice(2000));
 });
+
+t.test('unsynced appends (outcomes): resolved once written, synced by the next synced batch or the sync timer', async (t) => {
+  const f = await fixture(t);
+  const writes: Array<{ keys: string[]; sync: boolean }> = [];
+  const log = await f.open({ syncIntervalMs: 30, writeHook: (ops, sync) => void writes.push({ keys: ops.map((o) => o.key), sync }) });
+  const outcome = await log.append(intent(1, { kind: 'outcome', outcome: 'ok' }), { sync: false });
+  t.equal(outcome.seq, 1, 'resolved with its seq');
+  t.same(writes, [{ keys: ['0000000000000001'], sync: false }], 'written without fsync');
+  await sleep(120);
+  t.same(writes.at(-1), { keys: ['synced'], sync: true }, 'the sync timer fsyncs what was only written');
+  writes.length = 0;
+  await Promise.all([log.append(intent(2, { kind: 'outcome' }), { sync: false }), log.append(intent(3))]);
+  t.ok(writes.length >= 1 && writes.at(-1)!.sync, 'a batch holding a synced entry is synced, with any unsynced entry in it');
+  await sleep(120);
+  t.notOk(writes.some((w) => w.keys.includes('synced')), 'no extra sync when a synced batch already covered the unsynced entry');
+  t.ok((await log.verify()).ok);
+});

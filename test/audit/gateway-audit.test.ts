@@ -19,13 +19,6 @@
  *   `toolmesh audit verify` names the edited seq and exits 1.
  *
  * The CLI runs from dist/ (`npx tsc -p .` or `npm run build` first).
- *
- * Forwarded-call recording is switched off in this release (b4e35bd: the
- * node does not wire `beforeForward`; README "Audit log"). Its tests stay
- * here, marked `todo` (tap lists them and does not run them) while
- * `CALLS_AUDITED` is false; run with it true against HEAD they fail as they
- * should (no call/outcome entries; with the audit disk failing, tools/call is
- * answered 200 and forwarded unaudited). Flip it when the node records calls.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -39,9 +32,6 @@ import { startLegacyHttpBackend, type TestBackend } from '../helpers/backends.js
 import { modern, rawPost } from '../helpers/clients.js';
 import { argsHash, loadOrCreateAuditKey, type AuditEntry, type AuditLog, type Checkpoint } from '../../src/audit/index.js';
 
-/** Whether the node records forwarded calls (intent + outcome) and fails closed for them. */
-const CALLS_AUDITED = false;
-const CALLS_TODO = CALLS_AUDITED ? {} : { todo: 'forwarded-call recording is off in this release (b4e35bd: node.ts does not wire beforeForward)' };
 
 
 type Res = Awaited<ReturnType<typeof rawPost>>;
@@ -102,7 +92,7 @@ const auditKey = await loadOrCreateAuditKey(dirA);
 /** Set by the rejection test: the seq of the schema_reject entry (server crm, tool echo) the tamper test edits. */
 let tamperSeq = 0;
 
-t.test('a forwarded tools/call: one call and one outcome entry, no raw arguments', CALLS_TODO, async (t) => {
+t.test('a forwarded tools/call: one call and one outcome entry, no raw arguments', async (t) => {
   const SECRET = 'customer 4711 owes 1,234.56 EUR';
   const before = executed(backend);
   const { res, entries, correlationId } = await observe(A.node.audit, () => callTool(CRM, 'echo', { text: SECRET }));
@@ -161,11 +151,11 @@ t.test('each rejection class on node A is exactly one rejection entry with its r
 
 // With calls audited, a down backend is one `call` + one `outcome` (upstream_unavailable, 502): the
 // intent was durable before forwarding. Without, it is one `rejection` like every other refusal.
-t.test(`a backend that is down: ${CALLS_AUDITED ? 'one call and one outcome entry' : 'one rejection entry'} (upstream_unavailable)`, async (t) => {
+t.test('a backend that is down: one call and one outcome entry (upstream_unavailable)', async (t) => {
   const { res, entries, correlationId } = await observe(A.node.audit, () => callTool(`${A.url}/mcp/v1/tools/down/rpc`, 'echo', { text: 'x' }));
   t.equal(res.status, 502);
   t.equal(res.body?.error?.data?.reason, 'upstream_unavailable');
-  t.same(entries.map((e) => e.kind), CALLS_AUDITED ? ['call', 'outcome'] : ['rejection'], 'the entries of a failed forward');
+  t.same(entries.map((e) => e.kind), ['call', 'outcome'], 'the entries of a failed forward');
   t.ok(entries.length > 0 && entries.every((e) => e.correlationId === correlationId && e.server === 'down' && e.version === '1.0.0' && e.tool === 'echo'), 'with the correlation id and target');
   t.match(entries[entries.length - 1], { outcome: 'upstream_unavailable', status: 502 }, 'naming the reason and status');
 });
@@ -222,7 +212,7 @@ t.test('authentication, scope and rate-limit refusals are one rejection entry ea
 
   const ok = await observe(log, () => callTool(crmB, 'echo', { text: 'tenant call' }, { authorization: `Bearer ${full}` }));
   t.equal(ok.res.status, 200, 'an API key call');
-  await t.test('the API key call is recorded with the tenant identity, never the key', CALLS_TODO, async (t) => {
+  await t.test('the API key call is recorded with the tenant identity, never the key', async (t) => {
     t.same(ok.entries.map((e) => e.kind), ['call', 'outcome']);
     t.match(ok.entries[0]?.identity, { kind: 'apikey', tenant: 'acme' }, 'the tenant identity is recorded');
     t.ok(ok.entries.every((e) => !stored(e).includes(full) && !stored(e).includes(full.slice(0, 12))), 'the key itself is not');
@@ -260,7 +250,7 @@ t.test('authentication, scope and rate-limit refusals are one rejection entry ea
 });
 
 // ── node C: a failing audit disk ───────────────────────────────────────────────
-t.test('fail closed: 503 audit_unavailable, nothing forwarded, then recovery by itself', CALLS_TODO, async (t) => {
+t.test('fail closed: 503 audit_unavailable, nothing forwarded, then recovery by itself', async (t) => {
   let failing = false;
   const C = await startTestNode({}, undefined, {
     auditWriteHook: () => {
