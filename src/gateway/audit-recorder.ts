@@ -25,7 +25,8 @@ const UNSYNCED = { sync: false } as const;
 
 export interface CallRecord {
   correlationId: string;
-  endpoint: Endpoint;
+  /** Absent for a path under `/mcp/` that names no endpoint. */
+  endpoint?: Endpoint;
   identity: Identity | undefined;
   method: string;
   call?: CallContext;
@@ -85,7 +86,7 @@ export class AuditRecorder {
       outcome: reason,
       reason,
       status,
-      detail: { endpoint: record.endpoint.kind === 'server' ? `${record.endpoint.slug}@${record.endpoint.major}` : 'aggregate', ...detail },
+      detail: { ...(record.endpoint ? { endpoint: endpointName(record.endpoint) } : {}), ...detail },
     };
     if (call?.method === 'tools/call' && call.params.arguments !== undefined) {
       try {
@@ -99,6 +100,10 @@ export class AuditRecorder {
       // availability makes the next forwarded call fail closed.
     });
   }
+}
+
+function endpointName(endpoint: Endpoint): string {
+  return endpoint.kind === 'server' ? `${endpoint.slug}@${endpoint.major}` : 'aggregate';
 }
 
 function unavailable(cause?: unknown): GatewayError {

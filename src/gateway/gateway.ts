@@ -157,6 +157,17 @@ export class Gateway {
     }
   }
 
+  /** A URL under `/mcp/` that names no endpoint: still an MCP client, so a JSON-RPC 404, recorded like every refusal. */
+  async refuseUnknownPath(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const correlationId = randomUUID();
+    const channel = new ResponseChannel(res, true, false);
+    channel.setHeader('X-Correlation-Id', correlationId);
+    const rejection = new GatewayError('not_found', `no MCP endpoint at ${path}`);
+    this.#deps.metrics.request('unknown', '-', rejection.reason);
+    await this.#deps.audit?.rejection({ correlationId, method: req.method ?? '-', identity: undefined }, rejection.reason, rejection.status, { path });
+    channel.fail(rejection, null);
+  }
+
   #onNotification(message: unknown, sessionNonce: string | undefined): void {
     if (!isObject(message) || message.method !== 'notifications/cancelled' || !sessionNonce) return;
     const params = isObject(message.params) ? message.params : {};

@@ -5,7 +5,6 @@
  * everything else is the Koa app's.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { GatewayError } from '../gateway/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { matchMcpPath } from '../gateway/routing/endpoint.js';
 import type { AuthorizationServer } from '../auth/oauth/authorization-server/index.js';
@@ -24,13 +23,8 @@ export function nodeListener(gateway: Gateway, app: RequestListener, oauth?: Pic
     const path = query < 0 ? url : url.slice(0, query);
     const endpoint = matchMcpPath(path);
     if (endpoint === undefined) return app(req, res);
-    if (endpoint === null) {
-      // A wrong URL under /mcp/ is still an MCP client: answer in JSON-RPC.
-      const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: new GatewayError('not_found', `no MCP endpoint at ${path}`).toRpcError() });
-      res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
-      return;
-    }
-    // handle() answers every failure itself; a throw here means the socket is unusable.
-    gateway.handle(req, res, endpoint).catch(() => res.destroy());
+    // Both answer every failure themselves; a throw here means the socket is unusable.
+    if (endpoint === null) gateway.refuseUnknownPath(req, res, path).catch(() => res.destroy());
+    else gateway.handle(req, res, endpoint).catch(() => res.destroy());
   };
 }

@@ -126,6 +126,7 @@ t.test('each rejection class on node A is exactly one rejection entry with its r
     { reason: 'unknown_tool', status: 200, send: () => callTool(CRM, 'drop_tables', { really: 'yes' }) },
     { reason: 'sunset', status: 410, send: () => callTool(`${A.url}/mcp/v1/tools/old/rpc`, 'echo', { text: 'x' }) },
     { reason: 'not_found', status: 404, send: () => callTool(`${A.url}/mcp/v1/tools/ghost/rpc`, 'echo', { text: 'x' }) },
+    { reason: 'not_found', status: 404, send: () => callTool(`${A.url}/mcp/v1/tools/crm/rpc/extra`, 'echo', { text: 'x' }) },
     { reason: 'payload_too_large', status: 413, send: () => callTool(CRM, 'echo', { text: 'big-secret-'.repeat(500) }), secret: 'big-secret-' },
     { reason: 'parse_error', status: 400, send: () => rawPost(CRM, '{"jsonrpc":"2.0",', parseHeaders) },
     { reason: 'batch_rejected', status: 400, send: () => rawPost(CRM, [batch.body, { ...batch.body, id: 2 }], batch.headers) },
