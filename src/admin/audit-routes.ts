@@ -10,6 +10,9 @@
  *                                     to toSeq; resume after a broken stream with the last seq + 1
  *   GET /admin/v1/audit/checkpoints   the signed checkpoints as JSON lines, to keep elsewhere
  *   GET /admin/v1/audit/head          {seq, hash, available}
+ *   POST /admin/v1/audit/prune        one retention pass now (archive, then prune behind a signed
+ *                                     checkpoint): {pruned, fromSeq, toSeq, file}; 409 when no
+ *                                     retention is configured
  *
  * Query parameters are checked strictly: an unknown, repeated or malformed
  * parameter is 400 `invalid_input` (a typo must not silently widen a query).
@@ -19,6 +22,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { HttpError } from '../http/errors.js';
 import { AUDIT_KINDS, type AuditKind, type AuditLog, type AuditQuery } from '../audit/index.js';
+import type { RetentionSchedule } from '../audit/retention-schedule.js';
 
 /** The most entries one `/entries` page returns. */
 export const MAX_ENTRIES_LIMIT = 10_000;
@@ -104,7 +108,7 @@ export function parseEntriesQuery(ctx: Context): AuditQuery {
  * const adminRouters = [auditRoutes(log)]; // served at /admin/v1/audit/…
  * ```
  */
-export function auditRoutes(log: AuditLog): Router {
+export function auditRoutes(log: AuditLog, retention?: RetentionSchedule): Router {
   const router = new Router({ prefix: '/v1/audit' }); // mounted under /admin
 
   router.get('/verify', async (ctx) => {
@@ -135,6 +139,13 @@ export function auditRoutes(log: AuditLog): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.type = NDJSON;
     ctx.body = Readable.from(log.exportCheckpoints(), { objectMode: false });
+  });
+
+  router.post('/prune', async (ctx) => {
+    params(ctx, []);
+    if (retention === undefined) throw new HttpError(409, 'retention_not_configured', 'no audit retention is configured (config.json: audit.retention.hotDays)');
+    const { checkpoint, ...result } = await retention.runNow();
+    ctx.body = { ...result, ...(checkpoint ? { checkpointSeq: checkpoint.seq } : {}) };
   });
 
   router.get('/head', (ctx) => {

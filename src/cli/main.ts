@@ -32,6 +32,7 @@ const USAGE = `usage: toolmesh <command>
   audit export [--from-seq N] [--to-seq N]   entries as JSON lines on stdout (resume with --from-seq)
   audit tail [--from-seq N]            follow new entries until Ctrl-C
   audit checkpoints                    the signed checkpoints as JSON lines, to keep elsewhere
+  audit prune                          archive and prune entries older than audit.retention.hotDays now
 
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
 

@@ -4,6 +4,7 @@
  * A bad config fails the start with the field's path, never a request later.
  */
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { CONFIG_SCHEMA } from './schema.js';
@@ -37,6 +38,12 @@ export interface NodeConfig {
     bootstrapToken: boolean;
   };
   rateLimits: RateLimitConfig;
+  audit: {
+    checkpointEvery: number;
+    checkpointIntervalSeconds: number;
+    /** Absent: entries are kept for ever. `archiveDir` is absolute once loaded. */
+    retention: { hotDays: number; archiveDir: string; intervalSeconds: number } | undefined;
+  };
   backends: {
     allowLoopback: boolean;
     allowPrivate: boolean;
@@ -48,7 +55,7 @@ export interface NodeConfig {
   };
 }
 
-export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth' | 'rateLimits'> = {
+export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth' | 'rateLimits' | 'audit'> = {
   listen: { host: '127.0.0.1', port: 7300 },
   gateway: { maxBodyBytes: 1_048_576, allowedOrigins: [], sessionTtlSeconds: 86_400, drainTimeoutMs: 10_000 },
   backends: {
@@ -127,10 +134,24 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     gateway: section('gateway'),
     auth: authSection((doc.auth ?? {}) as Record<string, unknown>),
     rateLimits: rateLimitSection((doc.rateLimits ?? {}) as Record<string, unknown>),
+    audit: auditSection((doc.audit ?? {}) as Record<string, unknown>, overrides.dataDir),
     backends,
   };
   validateConfigDocument({ listen: config.listen, gateway: config.gateway, backends: config.backends }, 'effective config');
   return config;
+}
+
+function auditSection(doc: Record<string, unknown>, dataDir: string): NodeConfig['audit'] {
+  const retention = doc.retention as { hotDays: number; archiveDir?: string; intervalSeconds?: number } | undefined;
+  return {
+    checkpointEvery: (doc.checkpointEvery as number | undefined) ?? 1000,
+    checkpointIntervalSeconds: (doc.checkpointIntervalSeconds as number | undefined) ?? 10,
+    retention: retention && {
+      hotDays: retention.hotDays,
+      archiveDir: resolve(dataDir, retention.archiveDir ?? 'audit-archive'),
+      intervalSeconds: retention.intervalSeconds ?? 3600,
+    },
+  };
 }
 
 /** The URL clients reach the gateway at, once the listener's port is known. */

@@ -158,6 +158,25 @@ export const CONFIG_SCHEMA = {
         maxTrackedIdentities: { type: 'integer', minimum: 1000 },
       },
     },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        checkpointEvery: { description: 'Sign a checkpoint of the chain head at least every this many entries.', type: 'integer', minimum: 1, maximum: 1000000 },
+        checkpointIntervalSeconds: { description: 'Sign a checkpoint at least this often when anything new was recorded (0: only by count).', type: 'number', minimum: 0 },
+        retention: {
+          description: 'Entries older than hotDays are exported (JSON lines) to archiveDir, then pruned behind a signed retention checkpoint. Absent: keep everything.',
+          type: 'object',
+          additionalProperties: false,
+          required: ['hotDays'],
+          properties: {
+            hotDays: { description: 'How long entries stay in the node’s log, in days (fractions allowed).', type: 'number', exclusiveMinimum: 0 },
+            archiveDir: { description: 'Where pruned entries are exported; relative to the data directory. Default: audit-archive.', type: 'string', minLength: 1 },
+            intervalSeconds: { description: 'How often the retention pass runs. Default: 3600.', type: 'number', minimum: 1 },
+          },
+        },
+      },
+    },
     backends: {
       type: 'object',
       additionalProperties: false,

@@ -13,6 +13,7 @@ import { createMtlsServer, loadMtlsFiles, watchCrlFile, type MtlsServer } from '
 import { loadConfig, resolvePublicUrl, type NodeConfig } from '../config/config.js';
 import { Store } from '../store/db.js';
 import { AuditLog, loadOrCreateAuditKey } from '../audit/index.js';
+import { scheduleRetention } from '../audit/retention-schedule.js';
 import { AuditRecorder } from '../gateway/audit-recorder.js';
 import { auditAdminChanges } from '../admin/admin-audit.js';
 import { Registry } from '../registry/registry.js';
@@ -111,6 +112,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     audit = await AuditLog.open(join(config.dataDir, 'audit'), {
       node: identity.kid,
       identity,
+      checkpointEvery: config.audit.checkpointEvery,
+      checkpointIntervalMs: config.audit.checkpointIntervalSeconds * 1000,
       ...(options.auditWriteHook ? { writeHook: options.auditWriteHook } : {}),
     });
   } catch (err) {
@@ -122,7 +125,15 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       ...(cause ? { error: (cause as Error).message } : {}),
     }),
   );
+  const retention = config.audit.retention
+    ? scheduleRetention(audit, {
+        ...config.audit.retention,
+        onPruned: (r) => logger.log('info', 'audit entries archived and pruned', { pruned: r.pruned, fromSeq: r.fromSeq, toSeq: r.toSeq, file: r.file }),
+        onError: (err) => logger.log('error', 'audit retention pass failed; nothing was deleted that is not archived', { error: (err as Error).message }),
+      })
+    : undefined;
   const closeStores = async () => {
+    retention?.stop();
     await audit.close().catch(() => {});
     await store.close();
   };
@@ -201,7 +212,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   let ready = false;
   const app = buildApp({
     routers: [catalogRoutes({ registry, publicUrl: () => publicUrl }), ...auth.routers],
-    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap), auditRoutes(audit)],
+    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap), auditRoutes(audit, retention)],
     adminAudit: auditAdminChanges(audit),
     adminAuth: requireAdmin({ bootstrapTokenDigest: () => bootstrap.digest(), identify: auth.identify, isAdmin: auth.isAdmin }),
     isReady: () => ready,

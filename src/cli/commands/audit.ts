@@ -20,7 +20,7 @@ import { AdminClient, CliError, CONNECTION_OPTIONS, defaultDataDir, type Connect
 import { printJson, table } from '../format.js';
 import type { AuditEntry, VerifyReport } from '../../audit/index.js';
 
-const USAGE = 'usage: toolmesh audit verify | query [filters] | export [--from-seq N] [--to-seq N] | tail [--from-seq N] | checkpoints';
+const USAGE = 'usage: toolmesh audit verify | query [filters] | export [--from-seq N] [--to-seq N] | tail [--from-seq N] | checkpoints | prune';
 
 /** How often `audit tail` asks for new entries. */
 export const TAIL_POLL_MS = 500;
@@ -221,6 +221,12 @@ export async function auditCommand(argv: string[]): Promise<void> {
     case 'checkpoints': {
       exitQuietlyOnClosedStdout();
       await streamLines(client, values, '/admin/v1/audit/checkpoints');
+      return;
+    }
+    case 'prune': {
+      const result = await client.request<{ pruned: number; fromSeq?: number; toSeq?: number; file?: string; checkpointSeq?: number }>('POST', '/admin/v1/audit/prune');
+      if (values.json) printJson(result);
+      else process.stdout.write(result.pruned === 0 ? 'nothing older than the hot period\n' : `archived and pruned entries ${result.fromSeq}–${result.toSeq} (${result.pruned}) to ${result.file}; retention checkpoint at ${result.checkpointSeq}\n`);
       return;
     }
     case 'tail': {
