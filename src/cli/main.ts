@@ -6,6 +6,7 @@
  *   toolmesh init [--data DIR]
  *   toolmesh server add|import|list|show|promote|deprecate|sunset|approve …
  *   toolmesh audit verify|query|export|tail|checkpoints …
+ *   toolmesh access who-can|used …
  */
 import { parseArgs } from 'node:util';
 import { CliError } from './admin-client.js';
@@ -33,6 +34,9 @@ const USAGE = `usage: toolmesh <command>
   audit tail [--from-seq N]            follow new entries until Ctrl-C
   audit checkpoints                    the signed checkpoints as JSON lines, to keep elsewhere
   audit prune                          archive and prune entries older than audit.retention.hotDays now
+
+  access who-can <slug>[@version] [--tool NAME]   who can call it today, through which grant; who approved it
+  access used <slug> [--since T] [--until T]      who called it, how often, with what outcomes (T: ISO time or 24h, 7d)
 
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
 
@@ -68,6 +72,11 @@ async function main(argv: string[]): Promise<void> {
     case 'audit': {
       const { auditCommand } = await import('./commands/audit.js');
       await auditCommand(rest);
+      return;
+    }
+    case 'access': {
+      const { accessCommand } = await import('./commands/access.js');
+      await accessCommand(rest);
       return;
     }
     case undefined:

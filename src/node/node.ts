@@ -28,6 +28,7 @@ import { SessionTokenCodec } from '../gateway/transport/session-token.js';
 import { originPolicy } from '../gateway/transport/origin.js';
 import { serversRoutes } from '../admin/servers-routes.js';
 import { auditRoutes } from '../admin/audit-routes.js';
+import { accessRoutes } from '../admin/access-routes.js';
 import { requireAdmin } from '../admin/admin-auth.js';
 import { BootstrapToken, bootstrapTokenRoutes } from '../admin/bootstrap-token.js';
 import { scopesSupported, setupAuth, type NodeAuth } from './auth-setup.js';
@@ -212,7 +213,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   let ready = false;
   const app = buildApp({
     routers: [catalogRoutes({ registry, publicUrl: () => publicUrl }), ...auth.routers],
-    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap), auditRoutes(audit, retention)],
+    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap), auditRoutes(audit, retention), accessRoutes({ registry, audit, config, auth, issuer: authorizationServer?.issuer })],
     adminAudit: auditAdminChanges(audit),
     adminAuth: requireAdmin({ bootstrapTokenDigest: () => bootstrap.digest(), identify: auth.identify, isAdmin: auth.isAdmin }),
     isReady: () => ready,
