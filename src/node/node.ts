@@ -14,6 +14,7 @@ import { loadConfig, resolvePublicUrl, type NodeConfig } from '../config/config.
 import { Store } from '../store/db.js';
 import { AuditLog, loadOrCreateAuditKey } from '../audit/index.js';
 import { scheduleRetention } from '../audit/retention-schedule.js';
+import { recordConfigChange } from './config-audit.js';
 import { AuditRecorder } from '../gateway/audit-recorder.js';
 import { auditAdminChanges } from '../admin/admin-audit.js';
 import { Registry } from '../registry/registry.js';
@@ -138,6 +139,12 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     await audit.close().catch(() => {});
     await store.close();
   };
+  try {
+    await recordConfigChange(store, audit, config, options.configFile ?? join(options.dataDir, 'config.json'));
+  } catch (err) {
+    await closeStores();
+    throw err;
+  }
   const recorder = new AuditRecorder(audit, await loadOrCreateAuditKey(config.dataDir));
 
   // Bind first: the public URL (hence the resource URI tokens must name) needs the real port.

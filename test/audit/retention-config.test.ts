@@ -97,3 +97,29 @@ t.test('a bad retention config refuses to start, naming the field', async (t) =>
   await t.rejects(startTestNode({ audit: { retention: { intervalSeconds: 5 } } }), /\/audit\/retention.*hotDays/);
   await t.rejects(startTestNode({ audit: { keepForever: true } }), /\/audit.*keepForever/);
 });
+
+t.test('a changed config is an admin entry at start: its hash and the changed sections, never the values', async (t) => {
+  const SECRET = 'client-secret-never-in-the-log-0123456789';
+  const config = { auth: { anonymous: true, authorizationServer: { clients: [{ clientId: 'etl', clientSecret: SECRET, scopes: [] }] } } };
+  let node = await startTestNode(config);
+  const dir = node.dataDir;
+  t.teardown(async () => {
+    await node.stop();
+    await removeDir(dir);
+  });
+  const configEntries = async () => ((await node.admin('GET', '/admin/v1/audit/entries?kind=admin')).body.entries as AuditEntry[]).filter((e) => e.method === 'config');
+  const first = await configEntries();
+  t.equal(first.length, 1, 'the first start records the config');
+  t.match(first[0], { kind: 'admin', outcome: 'ok', detail: { previous: null } });
+  t.match(first[0]?.detail?.sha256, /^[0-9a-f]{64}$/);
+  t.notOk(JSON.stringify(first[0]).includes(SECRET), 'no config values in the entry');
+
+  node = await node.restart();
+  t.equal((await configEntries()).length, 1, 'an unchanged config is not recorded again');
+
+  await node.stop();
+  node = await startTestNode({ ...config, gateway: { maxBodyBytes: 8192 } }, dir);
+  const after = await configEntries();
+  t.equal(after.length, 2, 'a changed config is recorded');
+  t.match(after[1]?.detail, { previous: first[0]?.detail?.sha256, changed: ['gateway'] }, 'naming the changed section');
+});
