@@ -68,13 +68,16 @@ t.test(`${ROUNDS} kill -9 under load: the chain verifies, seqs are contiguous, e
     }
     const state = { stop: false };
     const workers = Array.from({ length: WORKERS }, (_, w) => load(node!.url, answered, state, w));
-    await sleep(150 + Math.floor(Math.random() * 450));
+    // Kill at a random moment once calls are flowing (a loaded machine starts the node slowly).
+    const flowing = answered.length + 10;
+    for (let waited = 0; answered.length < flowing && waited < 15_000; waited += 20) await sleep(20);
+    await sleep(Math.floor(Math.random() * 300));
     node.child.kill('SIGKILL');
     t.equal(await node.exited, 'SIGKILL', `round ${round + 1}: killed`);
     state.stop = true;
     await Promise.all(workers);
   }
-  t.ok(answered.length > ROUNDS * 20, `answers under load before the kills (${answered.length})`);
+  t.ok(answered.length >= ROUNDS * 10, `answers under load before the kills (${answered.length})`);
 
   // The last node is dead: the test opens the directory itself (LevelDB is single-process).
   const { identity } = await loadOrCreateIdentity(dataDir);
