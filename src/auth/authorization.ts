@@ -15,7 +15,9 @@
  * - lifecycle: `alpha` admits the teams named for alpha, `beta` those and the
  *   teams approved for beta, `stable`/`deprecated` everyone the rules above admit;
  * - tenants (API keys) see only servers of their own namespace; servers in a
- *   namespace are not shown to anyone else.
+ *   namespace are not shown to anyone else;
+ * - a tool may narrow the server's groups further (`PinnedTool.allowedGroups`:
+ *   a peer's tools imported for some local groups only).
  */
 import type { Identity } from './identity.js';
 import { toolScope } from './identity.js';
@@ -43,6 +45,9 @@ export function scopeFor(slug: string, tool: PinnedTool): string {
 export function decideTool(identity: Identity, record: ServerRecord, tool: PinnedTool, lifecycle: LifecyclePolicy): Decision {
   const server = decideServer(identity, record, lifecycle);
   if (!server.allowed) return server;
+  if (tool.allowedGroups !== undefined && !tool.allowedGroups.some((g) => identity.groups.includes(g))) {
+    return { allowed: false, reason: 'forbidden', message: `${record.slug}/${tool.name} admits the groups ${tool.allowedGroups.join(', ') || '(none listed)'}` };
+  }
   if (!isScoped(identity)) return ALLOWED; // groups already decided
   const write = toolScope(record.slug, 'write');
   if (identity.scopes.includes(write)) return ALLOWED;

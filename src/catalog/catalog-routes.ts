@@ -33,7 +33,7 @@ export interface CatalogEntry {
   allowedGroups: string[];
   approvedBy: string;
   approvedAt: string;
-  transport: 'http' | 'stdio';
+  transport: 'http' | 'stdio' | 'remote';
   endpoint: string;
   tools: { name: string; title: string | null; description: string | null; access: 'read' | 'write'; withheld: boolean }[];
 }
@@ -53,7 +53,7 @@ export function catalogEntries(registry: Registry, publicUrl: string, now = new 
     allowedGroups: r.allowedGroups,
     approvedBy: r.approvedBy,
     approvedAt: r.approvedAt,
-    transport: 'http' in r.backend ? 'http' : 'stdio',
+    transport: 'http' in r.backend ? 'http' : 'stdio' in r.backend ? 'stdio' : 'remote',
     endpoint: `${publicUrl}/mcp/v${semver.major(r.version)}/tools/${r.slug}/rpc`,
     tools: r.tools.map((t) => ({
       name: t.name,

@@ -10,7 +10,8 @@
 import { isObject } from '../mcp/jsonrpc.js';
 import type { ClientContext } from './backends/backend.js';
 import type { BackendManager } from './backends/manager.js';
-import { serverKey, type Registry } from '../registry/registry.js';
+import { serverKey } from '../registry/registry.js';
+import type { ServerDirectory } from '../registry/directory.js';
 import type { ServerRecord } from '../registry/types.js';
 import { decideServer, type LifecyclePolicy } from '../auth/authorization.js';
 import { toolScope, type Identity } from '../auth/identity.js';
@@ -40,7 +41,7 @@ function mayRead(identity: Identity, record: ServerRecord, lifecycle: LifecycleP
 
 export async function aggregateList(
   method: string,
-  deps: { registry: Registry; backends: BackendManager; lifecycle: LifecyclePolicy },
+  deps: { registry: ServerDirectory; backends: BackendManager; lifecycle: LifecyclePolicy },
   identity: Identity,
   now: Date,
   client: ClientContext,

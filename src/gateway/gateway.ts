@@ -42,6 +42,8 @@ export interface GatewayDeps {
   onInternalError?: (err: unknown) => void;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export class Gateway {
   readonly #options: GatewayOptions;
   readonly #deps: GatewayDeps;
@@ -72,7 +74,7 @@ export class Gateway {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): Promise<void> {
-    const correlationId = randomUUID();
+    let correlationId: string = randomUUID();
     const channel = new ResponseChannel(res, true, prefersEventStream(req.headers.accept));
     channel.setHeader('X-Correlation-Id', correlationId);
     let id: string | number | null = null;
@@ -94,6 +96,14 @@ export class Gateway {
       }
       // Who is calling, before anything of the request is read: unauthenticated callers learn nothing.
       identity = await this.#deps.identify(req, endpoint);
+      if (identity.kind === 'peer') {
+        // A call from a peer node keeps the correlation id the calling node recorded: both logs name the same call.
+        const relayed = req.headers['x-correlation-id'];
+        if (typeof relayed === 'string' && UUID.test(relayed)) {
+          correlationId = relayed.toLowerCase();
+          channel.setHeader('X-Correlation-Id', correlationId);
+        }
+      }
       checkPostHeaders(req);
       const message = parseMessage(await readBody(req, this.#options.maxBodyBytes));
       const exchange = classify(req, message, this.#deps.sessions, endpointKey(endpoint), Math.floor(Date.now() / 1000));
@@ -159,7 +169,7 @@ export class Gateway {
 
   /** A URL under `/mcp/` that names no endpoint: still an MCP client, so a JSON-RPC 404, recorded like every refusal. */
   async refuseUnknownPath(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const correlationId = randomUUID();
+    let correlationId: string = randomUUID();
     const channel = new ResponseChannel(res, true, false);
     channel.setHeader('X-Correlation-Id', correlationId);
     const rejection = new GatewayError('not_found', `no MCP endpoint at ${path}`);

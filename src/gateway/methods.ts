@@ -16,7 +16,8 @@ import {
 import { endpointKey, type CallContext } from './call.js';
 import type { BackendManager } from './backends/manager.js';
 import type { CancelSignal } from './backends/backend.js';
-import { serverKey, type Registry } from '../registry/registry.js';
+import { serverKey } from '../registry/registry.js';
+import type { ServerDirectory } from '../registry/directory.js';
 import type { PinnedTool, ServerRecord } from '../registry/types.js';
 import type { SessionTokenCodec } from './transport/session-token.js';
 import { decideServer, decideTool, type LifecyclePolicy } from '../auth/authorization.js';
@@ -26,7 +27,7 @@ import { aggregateList, isAggregateList, namespaceReadResult } from './aggregate
 export interface MethodDeps {
   /** Called right before a call is forwarded to a backend (the audit intent, durable). */
   beforeForward?: (call: CallContext) => Promise<void>;
-  registry: Registry;
+  registry: ServerDirectory;
   lifecycle: LifecyclePolicy;
   backends: BackendManager;
   sessions: SessionTokenCodec;
@@ -182,6 +183,7 @@ export class MethodHandlers {
       params,
       signal,
       client: call.exchange.client,
+      caller: { identity: call.identity!, correlationId: call.correlationId },
       onNotification: (n: JsonRpcNotification) => channel.relay(n),
     });
     return outcome;

@@ -9,7 +9,16 @@ export const LIFECYCLES: readonly Lifecycle[] = ['alpha', 'beta', 'stable', 'dep
 
 export type BackendSpec =
   | { http: string; headers?: Record<string, string> }
-  | { stdio: string; args: string[]; env?: Record<string, string>; cwd?: string };
+  | { stdio: string; args: string[]; env?: Record<string, string>; cwd?: string }
+  /** A server of a peer node, reached through federation (never registered by an admin). */
+  | { remote: RemoteServerRef };
+
+/** Where a peer's server lives: the peer's alias and the server as the peer names it. */
+export interface RemoteServerRef {
+  peer: string;
+  slug: string;
+  version: string;
+}
 
 export type ToolAccess = 'read' | 'write';
 
@@ -29,6 +38,8 @@ export interface PinnedTool extends ObservedTool {
   access: ToolAccess;
   approvedBy: string;
   approvedAt: string;
+  /** Narrows the server's allowed groups for this one tool (imported remote tools: the import rules). */
+  allowedGroups?: string[];
 }
 
 export interface ServerRecord {
@@ -80,3 +91,6 @@ export interface RegistrationInput {
 }
 
 export const SLUG_PATTERN = /^[a-z0-9-]{1,63}$/;
+
+/** A peer's server as this node shows it: `{peer alias}.{slug}` (aliases cannot contain dots). */
+export const REMOTE_SLUG_PATTERN = /^[a-z][a-z0-9-]{0,31}\.[a-z0-9-]{1,63}$/;

@@ -27,9 +27,13 @@ function splitRef(ref: string | undefined, requireVersion: boolean): { slug: str
   return { slug: ref.slice(0, at), version: ref.slice(at + 1) };
 }
 
+function transportOf(r: ServerRecord): string {
+  return 'http' in r.backend ? 'http' : 'stdio' in r.backend ? 'stdio' : 'remote';
+}
+
 function summary(r: ServerRecord & { drift?: { drifted: string[] } | null }): string[] {
   const drifted = r.drift?.drifted.length ? ` (${r.drift.drifted.length} withheld)` : '';
-  return [r.slug, r.version, r.lifecycle, 'http' in r.backend ? 'http' : 'stdio', `${r.tools.length}${drifted}`, r.owner ?? '', r.approvedBy];
+  return [r.slug, r.version, r.lifecycle, transportOf(r), `${r.tools.length}${drifted}`, r.owner ?? '', r.approvedBy];
 }
 
 const HEADERS = ['SLUG', 'VERSION', 'LIFECYCLE', 'BACKEND', 'TOOLS', 'OWNER', 'APPROVED BY'];
@@ -148,7 +152,8 @@ export async function serverCommand(argv: string[]): Promise<void> {
 }
 
 function showRecord(r: ServerRecord & { drift: { drifted: string[]; unapproved?: string[] } | null; backendState: unknown }): string {
-  const backend = 'http' in r.backend ? r.backend.http : [r.backend.stdio, ...r.backend.args].join(' ');
+  const b = r.backend;
+  const backend = 'http' in b ? b.http : 'stdio' in b ? [b.stdio, ...b.args].join(' ') : `peer ${b.remote.peer}: ${b.remote.slug}@${b.remote.version}`;
   const lines = [
     `${r.slug}@${r.version}  ${r.lifecycle}${r.title ? `  "${r.title}"` : ''}`,
     r.description ? `  ${r.description}` : '',

@@ -9,6 +9,7 @@
  */
 import type { Era } from '../../mcp/protocol.js';
 import type { JsonRpcNotification, RpcOutcome } from '../../mcp/jsonrpc.js';
+import type { Identity } from '../../auth/identity.js';
 
 /** The MCP client on whose behalf a call is made (modern backends get it in `_meta`). */
 export interface ClientContext {
@@ -46,6 +47,8 @@ export interface BackendCall {
   /** Overrides the backend's default call timeout. */
   timeoutMs?: number;
   client?: ClientContext;
+  /** Who the call is made for, and its correlation id: a remote backend translates the one and passes on the other. */
+  caller?: { identity: Identity; correlationId: string };
 }
 
 export type BackendStatus = 'idle' | 'starting' | 'ready' | 'restarting' | 'down' | 'stopped';
@@ -65,7 +68,7 @@ export interface BackendState {
 }
 
 export interface Backend {
-  readonly kind: 'http' | 'stdio';
+  readonly kind: 'http' | 'stdio' | 'remote';
   /** Sends one request and resolves with the server's result or error. */
   request(call: BackendCall): Promise<RpcOutcome>;
   /** Sends a notification (fire and forget, but awaits the write). */

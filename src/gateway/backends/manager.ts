@@ -6,7 +6,7 @@
 import type { NodeConfig } from '../../config/config.js';
 import { GATEWAY_INFO } from '../../mcp/protocol.js';
 import { isObject } from '../../mcp/jsonrpc.js';
-import type { BackendSpec } from '../../registry/types.js';
+import type { BackendSpec, RemoteServerRef } from '../../registry/types.js';
 import type { ObservedTool } from '../../registry/registry.js';
 import { GatewayError } from '../errors.js';
 import type { Backend } from './backend.js';
@@ -17,6 +17,8 @@ import { guardedLookup } from '../../registry/ssrf.js';
 export interface BackendManagerOptions {
   backends: NodeConfig['backends'];
   onLog?: (key: string, line: string) => void;
+  /** Creates the backend of a peer's server (federation); without it, remote servers are unavailable. */
+  remote?: (ref: RemoteServerRef) => Backend;
 }
 
 export class BackendManager {
@@ -49,6 +51,10 @@ export class BackendManager {
 
   #create(key: string, spec: BackendSpec): Backend {
     const cfg = this.#options.backends;
+    if ('remote' in spec) {
+      if (!this.#options.remote) throw new GatewayError('upstream_unavailable', `${key}: federation is not enabled on this node`);
+      return this.#options.remote(spec.remote);
+    }
     if ('http' in spec) {
       return new HttpBackend(spec.http, {
         callTimeoutMs: cfg.callTimeoutMs,

@@ -1,7 +1,8 @@
 /**
  * Step 1 — authenticate: establishes who is calling, from exactly one credential.
  *
- * - `Authorization: Bearer tm_…` is a tenant API key, any other bearer token an
+ * - `Authorization: Bearer tm_…` is a tenant API key, a token this node issued
+ *   to a peer's caller (federation) a peer identity, any other bearer token an
  *   OAuth access token (JWT); a request on the mTLS listener with a verified
  *   client certificate is an agent; nothing at all is `anonymous` when
  *   `auth.anonymous` grants it, else 401 `missing_credentials`.
@@ -24,6 +25,8 @@ export interface AuthenticateDeps {
   jwt?: Authenticator;
   apiKeys?: Authenticator;
   agents?: Authenticator;
+  /** Tokens this node issued to a peer's callers (federation token exchange), told apart from other JWTs by `accepts`. */
+  peerTokens?: Authenticator & { accepts(bearer: string): boolean };
   anonymous?: { groups: string[]; scopes: string[] } | undefined;
   /** The RFC 9728 metadata URL for the endpoint a request arrived at. */
   resourceMetadataUrl: (endpoint: Endpoint) => string;
@@ -57,7 +60,8 @@ export function callerIdentifier(deps: AuthenticateDeps): (req: IncomingMessage,
 
   const resolve = (req: IncomingMessage, credential: PresentedCredential) => {
     if (credential.bearer !== undefined) {
-      const authenticator = credential.bearer.startsWith(API_KEY_PREFIX) ? deps.apiKeys : deps.jwt;
+      const bearer = credential.bearer;
+      const authenticator = bearer.startsWith(API_KEY_PREFIX) ? deps.apiKeys : deps.peerTokens?.accepts(bearer) ? deps.peerTokens : deps.jwt;
       if (!authenticator) throw new GatewayError('invalid_token', 'this node does not accept this kind of token');
       return authenticator.authenticate(req, credential);
     }

@@ -12,7 +12,7 @@
  *   7. forward             router → backend
  *   8. audit outcome                                           (slot: not recorded yet)
  */
-import type { Registry } from '../../registry/registry.js';
+import type { ServerDirectory } from '../../registry/directory.js';
 import type { RateLimiter } from '../../auth/rate-limit.js';
 import type { LifecyclePolicy } from '../../auth/authorization.js';
 import type { CallContext } from '../call.js';
@@ -25,7 +25,7 @@ import { validateArguments } from './validate-arguments.js';
 import { versionGate } from './version-gate.js';
 
 export interface PolicyDeps {
-  registry: Registry;
+  registry: ServerDirectory;
   authentication: AuthenticateDeps;
   limiter: RateLimiter;
   lifecycle: LifecyclePolicy;

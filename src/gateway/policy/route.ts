@@ -14,14 +14,14 @@
  *   is withheld until re-approved (403 forbidden, `cause: schema_changed`).
  */
 import { GatewayError } from '../errors.js';
-import type { Registry } from '../../registry/registry.js';
+import type { ServerDirectory } from '../../registry/directory.js';
 import type { CallContext } from '../call.js';
 import { newestServable, parseAggregateName, resolveMajor, sunsetError } from '../routing/resolve.js';
 import { parseNamespacedUri } from '../routing/aggregate-names.js';
 import { isObject } from '../../mcp/jsonrpc.js';
 import type { PolicyStep } from './policy.js';
 
-export function route(registry: Registry): PolicyStep {
+export function route(registry: ServerDirectory): PolicyStep {
   return {
     name: 'route',
     run(call) {
@@ -51,7 +51,7 @@ export function route(registry: Registry): PolicyStep {
 }
 
 /** Aggregate prompts/get, resources/*, completion/complete: to the slug the name or URI carries. */
-function routeAggregateData(call: CallContext, registry: Registry): void {
+function routeAggregateData(call: CallContext, registry: ServerDirectory): void {
   const p = call.params;
   let slug: string | undefined;
   let backendParams: Record<string, unknown> | undefined;
@@ -92,7 +92,7 @@ function requireName(call: CallContext): string {
   return name;
 }
 
-function resolveTool(call: CallContext, registry: Registry, tool: string, shownAs = tool): void {
+function resolveTool(call: CallContext, registry: ServerDirectory, tool: string, shownAs = tool): void {
   const record = call.target!.record;
   const pinned = record.tools.find((t) => t.name === tool);
   if (!pinned) {

@@ -9,7 +9,8 @@
  */
 import semver from 'semver';
 import { GatewayError } from '../errors.js';
-import { isSunset, type Registry } from '../../registry/registry.js';
+import { isSunset } from '../../registry/registry.js';
+import type { ServerDirectory } from '../../registry/directory.js';
 import type { ServerRecord } from '../../registry/types.js';
 
 /** Parsed once per (immutable) record: version routing runs on every request. */
@@ -23,7 +24,7 @@ function versionOf(record: ServerRecord): { major: number; release: boolean } {
   return v;
 }
 
-export function resolveMajor(registry: Registry, slug: string, major: number, now: Date): ServerRecord {
+export function resolveMajor(registry: ServerDirectory, slug: string, major: number, now: Date): ServerRecord {
   const ofMajor = registry.versions(slug).filter((r) => versionOf(r).major === major);
   if (ofMajor.length === 0) throw new GatewayError('not_found', `no server ${slug} with major version ${major}`);
   // Release versions before pre-releases, as on the aggregate endpoint: a 1.5.0-beta.1
@@ -44,7 +45,7 @@ export function sunsetError(versions: readonly ServerRecord[]): GatewayError {
 }
 
 /** The version the aggregate endpoint serves for `slug`, if any. */
-export function newestServable(registry: Registry, slug: string, now: Date): ServerRecord | undefined {
+export function newestServable(registry: ServerDirectory, slug: string, now: Date): ServerRecord | undefined {
   const versions = registry.versions(slug).filter((r) => !isSunset(r, now));
   return versions.find((r) => versionOf(r).release) ?? versions[0];
 }
