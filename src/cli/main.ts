@@ -6,6 +6,7 @@
  *   toolmesh init [--data DIR]
  *   toolmesh server add|import|list|show|promote|deprecate|sunset|approve …
  *   toolmesh audit verify|query|export|tail|checkpoints …
+ *   toolmesh trust check|diff …
  *   toolmesh access who-can|used …
  */
 import { parseArgs } from 'node:util';
@@ -37,6 +38,10 @@ const USAGE = `usage: toolmesh <command>
 
   access who-can <slug>[@version] [--tool NAME]   who can call it today, through which grant; who approved it
   access used <slug> [--since T] [--until T]      who called it, how often, with what outcomes (T: ISO time or 24h, 7d)
+
+  trust check DIR [--json]             validate and lint a trust-policy directory (exit 1 on errors); with --node,
+                                       exported servers are checked against the running node's registry
+  trust diff DIR --against DIR2 [--json]   what applying DIR would change compared to DIR2
 
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
 
@@ -72,6 +77,11 @@ async function main(argv: string[]): Promise<void> {
     case 'audit': {
       const { auditCommand } = await import('./commands/audit.js');
       await auditCommand(rest);
+      return;
+    }
+    case 'trust': {
+      const { trustCommand } = await import('./commands/trust.js');
+      await trustCommand(rest);
       return;
     }
     case 'access': {
