@@ -25,6 +25,7 @@ interface PeerDoc {
   alias: string;
   description?: string;
   entityId: string;
+  namespace?: string;
   peerId: string;
   addresses?: string[];
   trustAnchor?: string;
@@ -117,6 +118,7 @@ function normalisePeer(doc: PeerDoc, file: string, node: NodeDoc): PeerPolicy {
     alias: doc.alias,
     ...(doc.description !== undefined ? { description: doc.description } : {}),
     entityId: doc.entityId,
+    namespace: doc.namespace ?? doc.alias,
     peerId: doc.peerId,
     addresses: doc.addresses ?? [],
     ...(doc.trustAnchor !== undefined ? { trustAnchor: doc.trustAnchor } : {}),

@@ -58,6 +58,8 @@ export interface PeerPolicy {
   alias: string;
   description?: string;
   entityId: string;
+  /** The peer's own namespace (callers it asserts are `{namespace}:{subject}` here); default: the alias. */
+  namespace: string;
   peerId: string;
   addresses: readonly string[];
   /** The trust anchor the peer's chain must end at; undefined = any of ours. */

@@ -88,7 +88,8 @@ export function auditIdentity(identity: Identity, actor?: AuditActor[]): AuditId
   if (identity.tenant !== undefined) out.tenant = identity.tenant;
   if (identity.issuer !== undefined) out.issuer = identity.issuer;
   if (identity.clientId !== undefined) out.clientId = identity.clientId;
-  if (actor !== undefined && actor.length > 0) out.actor = actor.map((a) => ({ subject: a.subject, node: a.node }));
+  const chain = actor ?? identity.actors;
+  if (chain !== undefined && chain.length > 0) out.actor = chain.map((a) => ({ subject: a.subject, node: a.node }));
   return out;
 }
 

@@ -27,6 +27,8 @@ export interface Identity {
    */
   principal: string;
   class: PrincipalClass;
+  /** A translated token's actor chain (RFC 8693 `act`), the node that exchanged it first: recorded in the audit log. */
+  actors?: { subject: string; node: string }[];
 }
 
 export const SCOPE_ADMIN = 'mcp:admin';

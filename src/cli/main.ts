@@ -14,7 +14,8 @@ import { CliError } from './admin-client.js';
 
 const USAGE = `usage: toolmesh <command>
 
-  start [--data DIR] [--config FILE] [--host HOST] [--port PORT]   run a node (defaults: ./.toolmesh, 127.0.0.1:7300)
+  start [--data DIR] [--config FILE] [--host HOST] [--port PORT] [--trust DIR]   run a node (defaults: ./.toolmesh, 127.0.0.1:7300);
+                                    --trust: federate under that trust policy directory
   init [--data DIR]                                                 create the data directory, identity, admin token and config.json
   server add <slug> --version V (--url URL | --stdio -- CMD [ARGS…]) [--lifecycle alpha|beta|stable]
              [--groups a,b] [--owner WHO] [--description TEXT] [--read-tools t1,t2]
@@ -51,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
     case 'start': {
       const { values } = parseArgs({
         args: rest,
-        options: { data: { type: 'string' }, config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' } },
+        options: { data: { type: 'string' }, config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, trust: { type: 'string' } },
       });
       // Loaded on demand: admin commands should not pay for loading the whole node.
       const { startCommand } = await import('./commands/start.js');

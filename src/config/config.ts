@@ -38,6 +38,8 @@ export interface NodeConfig {
     bootstrapToken: boolean;
   };
   rateLimits: RateLimitConfig;
+  /** Absent: no federation. `trustDir` is absolute once loaded. */
+  federation: { trustDir: string; listen: string[]; manifestTtlSeconds: number; policyPollMs: number } | undefined;
   audit: {
     checkpointEvery: number;
     checkpointIntervalSeconds: number;
@@ -55,7 +57,7 @@ export interface NodeConfig {
   };
 }
 
-export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth' | 'rateLimits' | 'audit'> = {
+export const DEFAULTS: Omit<NodeConfig, 'dataDir' | 'publicUrl' | 'auth' | 'rateLimits' | 'audit' | 'federation'> = {
   listen: { host: '127.0.0.1', port: 7300 },
   gateway: { maxBodyBytes: 1_048_576, allowedOrigins: [], sessionTtlSeconds: 86_400, drainTimeoutMs: 10_000 },
   backends: {
@@ -83,6 +85,8 @@ export interface ConfigOverrides {
   dataDir: string;
   host?: string;
   port?: number;
+  /** `--trust DIR`: enables federation with this policy directory. */
+  trustDir?: string;
 }
 
 let validator: ReturnType<Ajv2020['compile']> | undefined;
@@ -135,10 +139,22 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     auth: authSection((doc.auth ?? {}) as Record<string, unknown>),
     rateLimits: rateLimitSection((doc.rateLimits ?? {}) as Record<string, unknown>),
     audit: auditSection((doc.audit ?? {}) as Record<string, unknown>, overrides.dataDir),
+    federation: federationSection((doc.federation ?? {}) as Record<string, unknown>, overrides),
     backends,
   };
   validateConfigDocument({ listen: config.listen, gateway: config.gateway, backends: config.backends }, 'effective config');
   return config;
+}
+
+function federationSection(doc: Record<string, unknown>, overrides: ConfigOverrides): NodeConfig['federation'] {
+  const trustDir = overrides.trustDir ?? (doc.trustDir as string | undefined);
+  if (trustDir === undefined) return undefined;
+  return {
+    trustDir: resolve(overrides.dataDir, trustDir),
+    listen: (doc.listen as string[] | undefined) ?? ['/ip4/127.0.0.1/tcp/7400'],
+    manifestTtlSeconds: (doc.manifestTtlSeconds as number | undefined) ?? 3600,
+    policyPollMs: (doc.policyPollMs as number | undefined) ?? 1000,
+  };
 }
 
 function auditSection(doc: Record<string, unknown>, dataDir: string): NodeConfig['audit'] {

@@ -158,6 +158,17 @@ export const CONFIG_SCHEMA = {
         maxTrackedIdentities: { type: 'integer', minimum: 1000 },
       },
     },
+    federation: {
+      description: 'Peering with other nodes (PRODUCT.md §9). Off unless a trust policy directory is given (here or with --trust).',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        trustDir: { description: 'The trust policy directory (trust-config/ format); relative to the data directory.', type: 'string', minLength: 1 },
+        listen: { description: 'libp2p listen multiaddrs. Default: /ip4/127.0.0.1/tcp/7400.', type: 'array', minItems: 1, items: { type: 'string', pattern: '^/' } },
+        manifestTtlSeconds: { description: 'Lifetime of the capability manifests this node signs (refreshed at two thirds). Default 3600.', type: 'integer', minimum: 10, maximum: 86400 },
+        policyPollMs: { description: 'How often the trust policy directory is re-read for changes. Default 1000.', type: 'integer', minimum: 100 },
+      },
+    },
     audit: {
       type: 'object',
       additionalProperties: false,

@@ -5,6 +5,7 @@
  * `{publicUrl}/mcp`) covers every MCP endpoint of the gateway: tokens are
  * audience-bound to it, and every 401 points at its metadata.
  */
+import type { ServerDirectory } from '../registry/directory.js';
 import type { IncomingMessage } from 'node:http';
 import type Router from '@koa/router';
 import type { NodeConfig } from '../config/config.js';
@@ -41,7 +42,7 @@ export interface NodeAuth {
 }
 
 /** Every scope the gateway understands right now: admin, and read/write per registered server. */
-export function scopesSupported(registry: Registry): string[] {
+export function scopesSupported(registry: Pick<ServerDirectory, 'slugs'>): string[] {
   return [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])];
 }
 

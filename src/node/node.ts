@@ -15,6 +15,9 @@ import { Store } from '../store/db.js';
 import { AuditLog, loadOrCreateAuditKey } from '../audit/index.js';
 import { scheduleRetention } from '../audit/retention-schedule.js';
 import { recordConfigChange } from './config-audit.js';
+import { CombinedDirectory, type ServerDirectory } from '../registry/directory.js';
+import { GatewayError } from '../gateway/errors.js';
+import type { Federation } from '../../federation/mesh/federation.js';
 import { AuditRecorder } from '../gateway/audit-recorder.js';
 import { auditAdminChanges } from '../admin/admin-audit.js';
 import { Registry } from '../registry/registry.js';
@@ -53,6 +56,8 @@ export interface StartOptions {
   configFile?: string;
   host?: string;
   port?: number;
+  /** Trust policy directory: enables federation (overrides config `federation.trustDir`). */
+  trustDir?: string;
   logger?: Logger;
   /** Test seam: runs before every audit write; throwing simulates a failing disk. */
   auditWriteHook?: (ops: readonly unknown[]) => void | Promise<void>;
@@ -73,6 +78,8 @@ export interface RunningNode {
   readonly mtlsPort: number | undefined;
   /** Issuer URL of the embedded authorization server, when it runs. */
   readonly authorizationServer: string | undefined;
+  /** The libp2p side, when federation is on. */
+  readonly federation: { peerId: string; multiaddrs(): string[] } | undefined;
   stop(): Promise<void>;
 }
 
@@ -82,6 +89,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     dataDir: options.dataDir,
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.trustDir !== undefined ? { trustDir: options.trustDir } : {}),
   });
   await ensureDataDir(config.dataDir);
   // mTLS files are read before anything is opened: a bad file fails the start.
@@ -97,9 +105,16 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const store = new Store(join(config.dataDir, 'db'));
   await store.open();
   let publicUrl = '';
+  let federation: Federation | undefined;
+  /** The servers the gateway serves: the registry's, and with federation the peers'. */
+  let directory: ServerDirectory;
   const backends = new BackendManager({
     backends: config.backends,
     onLog: (key, line) => logger.log('debug', 'backend stderr', { server: key, line }),
+    remote: (ref) => {
+      if (!federation) throw new GatewayError('upstream_unavailable', 'federation is not running');
+      return federation.remoteBackend(ref);
+    },
   });
   const registry = new Registry(store, {
     probe: (key, spec) => backends.listTools(key, spec),
@@ -107,6 +122,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       await checkBackendUrl(url, { allowLoopback: config.backends.allowLoopback, allowPrivate: config.backends.allowPrivate });
     },
   });
+  directory = registry;
   // The audit log has its own LevelDB: synced group commits, never blocked by registry writes.
   let audit: AuditLog;
   try {
@@ -171,6 +187,13 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   const asConfig = config.auth.authorizationServer;
   let authorizationServer: AuthorizationServer | undefined;
   let auth: NodeAuth;
+  /** Undoes a start that failed after the listener was bound. */
+  const abortStart = async (): Promise<void> => {
+    server.close();
+    await authorizationServer?.close();
+    await backends.close();
+    await closeStores();
+  };
   try {
     if (asConfig.enabled && (asConfig.users.length > 0 || asConfig.clients.length > 0)) {
       authorizationServer = await createAuthorizationServer(
@@ -179,7 +202,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
           resource: config.auth.resource || `${publicUrl}/mcp`,
           users: asConfig.users,
           clients: asConfig.clients,
-          scopesSupported: () => scopesSupported(registry),
+          scopesSupported: () => scopesSupported(directory),
           accessTokenTtlSeconds: asConfig.accessTokenTtlSeconds,
           dataDir: config.dataDir,
         },
@@ -189,26 +212,49 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     auth = await setupAuth(config, store, registry, publicUrl, authorizationServer ? [authorizationServer.issuer] : []);
     if (authorizationServer) auth.issuers.addLocal(authorizationServer.issuer, authorizationServer.localKeys(), { algorithms: ['ES256'], typ: 'at+jwt' });
   } catch (err) {
-    server.close();
-    await authorizationServer?.close();
-    await backends.close();
-    await closeStores();
+    await abortStart();
     throw err;
   }
+  // Federation is the one part of the node that lives in federation/: loaded only when configured.
+  if (config.federation) {
+    try {
+      const { startFederation } = await import('../../federation/mesh/federation.js');
+      federation = await startFederation({
+        trustDir: config.federation.trustDir,
+        identity,
+        entityId: publicUrl,
+        selfUrl: `http://${loopbackHost(config.listen.host)}:${port}`,
+        listen: config.federation.listen,
+        registry,
+        audit,
+        store,
+        callTimeoutMs: config.backends.callTimeoutMs,
+        manifestTtlMs: config.federation.manifestTtlSeconds * 1000,
+        policyPollMs: config.federation.policyPollMs,
+        log: (level, message, fields) => logger.log(level, message, fields ?? {}),
+      });
+    } catch (err) {
+      await abortStart();
+      throw err;
+    }
+    auth.authentication.peerTokens = federation.peerTokens;
+    logger.log('info', 'federation started', { peerId: federation.peerId, multiaddrs: federation.multiaddrs() });
+  }
+  if (federation) directory = new CombinedDirectory([registry, federation.directory]);
   const bootstrap = new BootstrapToken(store, config.dataDir);
   const { created: createdAdminToken } = await bootstrap.load(config.auth.bootstrapToken);
   const limiter = new RateLimiter(config.rateLimits);
   const methods = new MethodHandlers({
     // The audit intent is durable before anything is forwarded (fail closed).
     beforeForward: (call) => recorder.intent(call),
-    registry,
+    registry: directory,
     lifecycle: config.auth.lifecycle,
     backends,
     sessions: new SessionTokenCodec(sessionKey),
     sessionTtlSeconds: config.gateway.sessionTtlSeconds,
   });
   const origins = originPolicy({ listenHost: config.listen.host, publicUrl: () => publicUrl, allowedOrigins: config.gateway.allowedOrigins });
-  const chain = buildPolicyChain({ registry, authentication: auth.authentication, limiter, lifecycle: config.auth.lifecycle });
+  const chain = buildPolicyChain({ registry: directory, authentication: auth.authentication, limiter, lifecycle: config.auth.lifecycle });
   const gateway = new Gateway(
     { maxBodyBytes: config.gateway.maxBodyBytes, isAllowedOrigin: origins.isAllowedOrigin, isAllowedHost: origins.isAllowedHost },
     { sessions: new SessionTokenCodec(sessionKey), chain, identify: callerIdentifier(auth.authentication), methods, metrics, onInternalError, audit: recorder },
@@ -219,8 +265,8 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
 
   let ready = false;
   const app = buildApp({
-    routers: [catalogRoutes({ registry, publicUrl: () => publicUrl }), ...auth.routers],
-    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap), auditRoutes(audit, retention), accessRoutes({ registry, audit, config, auth, issuer: authorizationServer?.issuer })],
+    routers: [catalogRoutes({ registry, publicUrl: () => publicUrl }), ...auth.routers, ...(federation?.routers ?? [])],
+    adminRouters: [serversRoutes({ registry, backends }), ...auth.adminRouters, bootstrapTokenRoutes(bootstrap), auditRoutes(audit, retention), accessRoutes({ registry, audit, config, auth, issuer: authorizationServer?.issuer }), ...(federation?.adminRouters ?? [])],
     adminAudit: auditAdminChanges(audit),
     adminAuth: requireAdmin({ bootstrapTokenDigest: () => bootstrap.digest(), identify: auth.identify, isAdmin: auth.isAdmin }),
     isReady: () => ready,
@@ -278,6 +324,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       mtlsServer?.close();
       mtlsServer?.closeIdleConnections();
       await gateway.drain(config.gateway.drainTimeoutMs);
+      await federation?.stop();
       await authorizationServer?.close();
       await driftMonitor.stop();
       await backends.close();
@@ -299,6 +346,14 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     audit,
     mtlsPort: mtlsServer ? (mtlsServer.address() as AddressInfo).port : undefined,
     authorizationServer: authorizationServer?.issuer,
+    federation: federation && { peerId: federation.peerId, multiaddrs: () => federation!.multiaddrs() },
     stop,
   };
+}
+
+/** Where this node reaches its own listener (a wildcard listen address is reached on loopback). */
+function loopbackHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }

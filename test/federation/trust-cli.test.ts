@@ -68,11 +68,11 @@ async function cliTests(): Promise<void> {
     const r = await runCli(['trust', 'check', dir]);
     t.equal(r.code, 1);
     t.match(r.stdout, `${dir}: INVALID (trust_policy_schema)`);
-    t.match(r.stdout, /peers\/support\.yaml:18:5 \/exports\/0\/versions: is not a valid semver range/);
+    t.match(r.stdout, /peers\/support\.yaml:20:5 \/exports\/0\/versions: is not a valid semver range/);
     t.match(r.stdout, /peers\/acme\.yaml:4:1 \/alias: is not a node alias/);
     const json = await runCli(['trust', 'check', dir, '--json']);
     t.equal(json.code, 1);
-    t.match(JSON.parse(json.stdout), { ok: false, error: { code: 'trust_policy_schema', issues: [{ file: 'peers/acme.yaml', pointer: '/alias' }, { file: 'peers/support.yaml', pointer: '/exports/0/versions', line: 18 }] } });
+    t.match(JSON.parse(json.stdout), { ok: false, error: { code: 'trust_policy_schema', issues: [{ file: 'peers/acme.yaml', pointer: '/alias' }, { file: 'peers/support.yaml', pointer: '/exports/0/versions', line: 20 }] } });
   });
 
   t.test('check: warnings are printed, exit 0; lint errors exit 1', async (t) => {

@@ -202,7 +202,7 @@ const bad: BadCase[] = [
     file: SUPPORT,
     pointer: '/peerId',
     message: /Ed25519/,
-    line: 7,
+    line: 9,
   },
   {
     name: 'peer id of an RSA key',
@@ -219,7 +219,7 @@ const bad: BadCase[] = [
     file: SUPPORT,
     pointer: '/exports/0/toolz',
     message: /unknown field "toolz"/,
-    line: 21,
+    line: 23,
   },
   {
     name: 'unknown top-level key',
@@ -236,7 +236,7 @@ const bad: BadCase[] = [
     file: SUPPORT,
     pointer: '/exports/0/versions',
     message: /not a valid semver range/,
-    line: 18,
+    line: 20,
   },
   {
     name: 'wrong type: burst as text',

@@ -23,6 +23,8 @@ export interface TestNode {
 /** `auditWriteHook`: the seam that sees every synced audit write; throwing simulates a failing disk. */
 export interface TestNodeOptions {
   auditWriteHook?: StartOptions['auditWriteHook'];
+  /** A fixed HTTP port (federation tests need entity ids known before start); default an ephemeral one. */
+  port?: number;
 }
 
 export async function startTestNode(config: Record<string, unknown> = {}, dataDir?: string, options: TestNodeOptions = {}): Promise<TestNode> {

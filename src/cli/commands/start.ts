@@ -11,6 +11,7 @@ export interface StartFlags {
   config?: string;
   host?: string;
   port?: string;
+  trust?: string;
 }
 
 export async function startCommand(flags: StartFlags): Promise<void> {
@@ -22,6 +23,7 @@ export async function startCommand(flags: StartFlags): Promise<void> {
     ...(flags.config ? { configFile: resolve(flags.config) } : {}),
     ...(flags.host ? { host: flags.host } : {}),
     ...(port !== undefined ? { port } : {}),
+    ...(flags.trust ? { trustDir: resolve(flags.trust) } : {}),
   });
   const lines = [
     `Toolmesh node listening on ${node.url}`,
@@ -29,6 +31,10 @@ export async function startCommand(flags: StartFlags): Promise<void> {
     `  catalog                 ${node.url}/catalog`,
     `  data directory          ${dataDir}`,
   ];
+  if (node.federation) {
+    lines.push(`  peer id                 ${node.federation.peerId}`);
+    for (const addr of node.federation.multiaddrs()) lines.push(`  libp2p                  ${addr}`);
+  }
   if (node.createdAdminToken) {
     lines.push(
       '',

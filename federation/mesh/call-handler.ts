@@ -1,0 +1,153 @@
+/**
+ * The peer side of a remote call (`/toolmesh/call/1.0.0`): a call arriving
+ * from a pinned peer meets our trust policy, then our full gateway chain.
+ *
+ * 1. The token must be one we issued to this very peer (its `peer` claim is
+ *    the link's alias): a token cannot be replayed over another peer's link.
+ * 2. The peer's rate limit (trust-config `rateLimit`, one bucket per peer).
+ * 3. The export policy: server, version, tool, access and the caller's peer
+ *    groups (`peer_groups`, as the peer asserted them) must match a rule.
+ *    A refusal is 403 `trust_denied`, recorded here with the calling node's
+ *    correlation id.
+ * 4. The call is then made to our own gateway over loopback HTTP with the
+ *    translated token, so it passes authentication (signature, expiry),
+ *    per-identity rate limiting, authorization, version gate, schema
+ *    validation and audit exactly as a local call does.
+ */
+import { decodeJwt } from 'jose';
+import { Pool } from 'undici';
+import semver from 'semver';
+import type { AuditLog } from '../../src/audit/index.js';
+import { GatewayError } from '../../src/gateway/errors.js';
+import type { Registry } from '../../src/registry/registry.js';
+import type { RequestHandler } from '../peer/index.js';
+import { decidePeerCall, type TrustPolicy } from '../trust/index.js';
+import { decodeCallRequest, encodeCallResponse, type RemoteCallRequest, type RemoteCallResponse } from './../remote/call-protocol.js';
+
+export interface CallHandlerDeps {
+  policy: () => TrustPolicy;
+  registry: Pick<Registry, 'versions'>;
+  audit: Pick<AuditLog, 'append'>;
+  /** Our own gateway, reachable on loopback (`http://127.0.0.1:7300`). */
+  selfUrl: string;
+}
+
+const MODERN = '2026-07-28';
+
+export interface CallHandler {
+  handler: RequestHandler;
+  close(): Promise<void>;
+}
+
+export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
+  const pool = new Pool(deps.selfUrl, { connections: 32, keepAliveTimeout: 30_000 });
+  const buckets = new Map<string, { tokens: number; at: number }>();
+
+  const refuse = async (request: RemoteCallRequest | undefined, alias: string, cause: string, error: GatewayError, claims?: Record<string, unknown>): Promise<Uint8Array> => {
+    await deps.audit
+      .append(
+        {
+          kind: 'rejection',
+          correlationId: request?.correlationId ?? 'unknown',
+          method: request?.method ?? '-',
+          ...(claims && typeof claims.sub === 'string'
+            ? { identity: { kind: 'peer', subject: claims.sub, groups: stringList(claims.peer_groups), issuer: alias } }
+            : {}),
+          ...(request ? { server: request.slug, version: request.version } : {}),
+          ...(request?.method === 'tools/call' && typeof request.params.name === 'string' ? { tool: request.params.name } : {}),
+          outcome: error.reason,
+          reason: error.reason,
+          status: error.status,
+          detail: { peer: alias, cause },
+        },
+        { sync: false },
+      )
+      .catch(() => undefined);
+    return encodeCallResponse({ status: error.status, body: { jsonrpc: '2.0', id: null, error: error.toRpcError() } });
+  };
+
+  const takeToken = (alias: string, rule: { perMinute: number; burst: number }): boolean => {
+    const now = Date.now();
+    const bucket = buckets.get(alias) ?? { tokens: rule.burst, at: now };
+    bucket.tokens = Math.min(rule.burst, bucket.tokens + ((now - bucket.at) / 60_000) * rule.perMinute);
+    bucket.at = now;
+    buckets.set(alias, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  };
+
+  const handler: RequestHandler = async (bytes, context) => {
+    let request: RemoteCallRequest;
+    try {
+      request = decodeCallRequest(bytes);
+    } catch {
+      return refuse(undefined, context.alias, 'malformed_request', new GatewayError('invalid_request', 'malformed remote call'));
+    }
+    let claims: Record<string, unknown>;
+    try {
+      claims = decodeJwt(request.token);
+    } catch {
+      return refuse(request, context.alias, 'malformed_token', new GatewayError('invalid_token', 'the remote call carries no token of ours'));
+    }
+    if (claims.peer !== context.alias) {
+      return refuse(request, context.alias, 'token_of_another_peer', new GatewayError('trust_denied', 'this token was not issued to this peer'), claims);
+    }
+    const policy = deps.policy();
+    const peer = policy.peers.find((p) => p.alias === context.alias);
+    if (!peer) return refuse(request, context.alias, 'unknown_peer', new GatewayError('trust_denied', 'not a trusted peer'), claims);
+    if (!takeToken(peer.alias, peer.rateLimit)) {
+      const error = new GatewayError('rate_limited', `peer ${peer.alias} is over its rate limit`, { data: { retryAfter: Math.ceil(60 / peer.rateLimit.perMinute) } });
+      return refuse(request, context.alias, 'peer_rate_limit', error, claims);
+    }
+    if (request.method !== 'tools/call') {
+      return refuse(request, context.alias, 'method_not_exported', new GatewayError('trust_denied', `${request.method} is not offered to peers`), claims);
+    }
+    const toolName = typeof request.params.name === 'string' ? request.params.name : '';
+    const record = deps.registry.versions(request.slug).find((r) => r.version === request.version);
+    const access = record?.tools.find((t) => t.name === toolName)?.access ?? 'write';
+    const decision = decidePeerCall(policy, peer.alias, stringList(claims.peer_groups), request.slug, request.version, toolName, access);
+    if (!decision.allowed) {
+      return refuse(request, context.alias, decision.reason, new GatewayError('trust_denied', `not exported to ${peer.alias}: ${decision.reason.replaceAll('_', ' ')}`, { data: { cause: decision.reason } }), claims);
+    }
+    return encodeCallResponse(await dispatch(pool, request, context.signal));
+  };
+
+  return { handler, close: () => pool.close() };
+}
+
+/** The call as a modern-era (stateless) MCP request to our own per-server endpoint. */
+async function dispatch(pool: Pool, request: RemoteCallRequest, signal: AbortSignal): Promise<RemoteCallResponse> {
+  const major = semver.major(request.version);
+  const body = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: request.method,
+    params: { ...request.params, _meta: { ...(isRecord(request.params._meta) ? request.params._meta : {}), 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} } },
+  };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${request.token}`,
+    'x-correlation-id': request.correlationId,
+    'mcp-protocol-version': MODERN,
+    'mcp-method': request.method,
+  };
+  if (typeof request.params.name === 'string') headers['mcp-name'] = request.params.name;
+  try {
+    const res = await pool.request({ path: `/mcp/v${major}/tools/${request.slug}/rpc`, method: 'POST', headers, body: JSON.stringify(body), signal });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: JSON.parse(text) as Record<string, unknown> };
+  } catch (err) {
+    const error = new GatewayError('upstream_unavailable', `the peer's gateway did not answer: ${(err as Error).message}`);
+    return { status: error.status, body: { jsonrpc: '2.0', id: null, error: error.toRpcError() } };
+  }
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,49 @@
+/**
+ * The gateway's authenticator for tokens this node issued to peers' callers
+ * (RFC 8693 exchange at our token endpoint): recognised by their issuer (our
+ * entity id), verified against our own key, cached until they expire so a
+ * cached translated token costs one map lookup per call.
+ */
+import type { IncomingMessage } from 'node:http';
+import { decodeJwt } from 'jose';
+import type { Authenticator, PresentedCredential } from '../../src/auth/authenticator.js';
+import type { Identity } from '../../src/auth/identity.js';
+import type { NodeIdentity } from '../../src/node/identity.js';
+import { GatewayError } from '../../src/gateway/errors.js';
+import { verifyTranslatedToken } from '../token-exchange/index.js';
+
+export interface PeerTokenAuthenticator extends Authenticator {
+  accepts(bearer: string): boolean;
+}
+
+const MAX_CACHED = 10_000;
+
+export function peerTokenAuthenticator(options: { identity: NodeIdentity; entityId: string; resource: string }): PeerTokenAuthenticator {
+  const cache = new Map<string, { identity: Identity; exp: number }>();
+  return {
+    accepts(bearer) {
+      if (cache.has(bearer)) return true;
+      try {
+        return decodeJwt(bearer).iss === options.entityId;
+      } catch {
+        return false;
+      }
+    },
+    async authenticate(_req: IncomingMessage, credential: PresentedCredential) {
+      const token = credential.bearer;
+      if (token === undefined) return undefined;
+      const now = Math.floor(Date.now() / 1000);
+      const hit = cache.get(token);
+      if (hit && hit.exp > now) return hit.identity;
+      try {
+        const { identity, actors } = await verifyTranslatedToken(token, { issuerKey: options.identity.publicJwk, issuer: options.entityId, audience: options.resource });
+        const verified: Identity = { ...identity, actors: actors.map((a) => ({ subject: a.subject, node: a.node })) };
+        if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+        cache.set(token, { identity: verified, exp: identity.expiresAt ?? now + 60 });
+        return verified;
+      } catch (err) {
+        throw new GatewayError('invalid_token', `peer token refused: ${(err as Error).message}`, { cause: err });
+      }
+    },
+  };
+}
