@@ -137,11 +137,33 @@ async function dispatch(pool: Pool, request: RemoteCallRequest, signal: AbortSig
   try {
     const res = await pool.request({ path: `/mcp/v${major}/tools/${request.slug}/rpc`, method: 'POST', headers, body: JSON.stringify(body), signal });
     const text = await res.body.text();
-    return { status: res.statusCode, body: JSON.parse(text) as Record<string, unknown> };
+    const type = String(res.headers['content-type'] ?? '');
+    return { status: res.statusCode, body: type.startsWith('text/event-stream') ? responseFromStream(text) : (JSON.parse(text) as Record<string, unknown>) };
   } catch (err) {
     const error = new GatewayError('upstream_unavailable', `the peer's gateway did not answer: ${(err as Error).message}`);
     return { status: error.status, body: { jsonrpc: '2.0', id: null, error: error.toRpcError() } };
   }
+}
+
+/**
+ * The JSON-RPC response out of an SSE answer (our gateway streams when the
+ * tool sends notifications). Notifications are not relayed across the mesh:
+ * the caller gets the result.
+ */
+function responseFromStream(text: string): Record<string, unknown> {
+  let response: Record<string, unknown> | undefined;
+  for (const event of text.split(/\r?\n\r?\n/)) {
+    const data = event
+      .split(/\r?\n/)
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(5).replace(/^ /, ''))
+      .join('\n');
+    if (!data) continue;
+    const message = JSON.parse(data) as Record<string, unknown>;
+    if ('result' in message || 'error' in message) response = message;
+  }
+  if (!response) throw new Error('the stream ended without a response');
+  return response;
 }
 
 function stringList(value: unknown): string[] {

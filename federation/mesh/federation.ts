@@ -69,6 +69,11 @@ export interface Federation {
   readonly adminRouters: Router[];
   multiaddrs(): string[];
   policy(): TrustPolicy;
+  /**
+   * Starts listening and dialing peers. Call it once the node serves HTTP:
+   * peers fetch our entity configuration and token endpoint as soon as they connect.
+   */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,15 +118,31 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     const peer = findPeer(policy(), alias);
     directory.setPeer(alias, trusted.get(alias) === true ? exchange.manifest(alias) : undefined, peer);
   };
+  // A peer that fails verification is tried again with backoff while it stays in the policy.
+  const retries = new Map<string, { timer: NodeJS.Timeout; delayMs: number }>();
+  let stopped = false;
+  const retryLater = (alias: string): void => {
+    const previous = retries.get(alias);
+    clearTimeout(previous?.timer);
+    const delayMs = Math.min((previous?.delayMs ?? 500) * 2, 30_000);
+    const timer = setTimeout(() => {
+      if (!stopped && findPeer(policy(), alias)) void verifyPeer(alias);
+    }, delayMs);
+    timer.unref();
+    retries.set(alias, { timer, delayMs });
+  };
   const verifyPeer = async (alias: string): Promise<void> => {
     try {
       const verified = await verifier.verify(alias);
+      clearTimeout(retries.get(alias)?.timer);
+      retries.delete(alias);
       trusted.set(alias, true);
       void record({ kind: 'peer', method: 'peer_verified', outcome: 'ok', detail: { peer: alias, ...(verified.anchor ? { anchor: verified.anchor } : {}) } });
     } catch (err) {
       trusted.set(alias, false);
       void record({ kind: 'peer', method: 'peer_verified', outcome: 'trust_denied', reason: 'trust_denied', detail: { peer: alias, error: (err as Error).message } });
       init.log('warn', 'peer failed trust verification; its tools are not used', { peer: alias, error: (err as Error).message });
+      retryLater(alias);
     }
     applyPeer(alias);
   };
@@ -175,8 +196,6 @@ export async function startFederation(init: FederationInit): Promise<Federation>
   await host.setPeers(pinned(policy()));
   await exchange.start();
   await host.handle(CALL_PROTOCOL, calls.handler);
-  await host.start();
-  await refreshExports();
   registry.onChange(() => scheduleRefresh());
 
   trust.on('applied', (_changes, next) => {
@@ -289,7 +308,13 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     adminRouters: [peerAdminRoutes({ host, exchange, trust, trusted: (alias) => trusted.get(alias) })],
     multiaddrs: () => host.multiaddrs(),
     policy,
+    async start() {
+      await host.start();
+      await refreshExports();
+    },
     async stop() {
+      stopped = true;
+      for (const r of retries.values()) clearTimeout(r.timer);
       publisher.stop();
       await trust.stop();
       await exchange.stop();

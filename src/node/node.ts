@@ -238,7 +238,6 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       throw err;
     }
     auth.authentication.peerTokens = federation.peerTokens;
-    logger.log('info', 'federation started', { peerId: federation.peerId, multiaddrs: federation.multiaddrs() });
   }
   if (federation) directory = new CombinedDirectory([registry, federation.directory]);
   const bootstrap = new BootstrapToken(store, config.dataDir);
@@ -275,6 +274,17 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   });
   const requestListener = nodeListener(gateway, app.callback(), authorizationServer);
   server.on('request', requestListener);
+  // Peers fetch our entity configuration and token endpoint as soon as they connect: serve first, then dial.
+  if (federation) {
+    try {
+      await federation.start();
+      logger.log('info', 'federation started', { peerId: federation.peerId, multiaddrs: federation.multiaddrs() });
+    } catch (err) {
+      await federation.stop().catch(() => undefined);
+      await abortStart();
+      throw err;
+    }
+  }
   auth.agents.onChange((c) => logger.log('info', 'agent mapping changed', { action: c.action, san: c.entry.san, actor: c.actor }));
 
   // The mTLS listener serves the same requests; agents authenticate with their certificates there.

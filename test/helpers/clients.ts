@@ -16,10 +16,12 @@ export interface AnyClient {
   close(): Promise<void>;
 }
 
-export async function connect(era: Era, url: string): Promise<AnyClient> {
+/** `headers` go with every request (e.g. `Authorization: Bearer …`). */
+export async function connect(era: Era, url: string, headers?: Record<string, string>): Promise<AnyClient> {
+  const options = headers ? { requestInit: { headers } } : undefined;
   if (era === 'legacy') {
     const client = new ClientV1({ name: 'test-v1', version: '1.0.0' });
-    await client.connect(new TransportV1(new URL(url)));
+    await client.connect(new TransportV1(new URL(url), options));
     return {
       era,
       listTools: () => client.listTools() as any,
@@ -28,7 +30,7 @@ export async function connect(era: Era, url: string): Promise<AnyClient> {
     };
   }
   const client = new ClientV2({ name: 'test-v2', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
-  await client.connect(new TransportV2(new URL(url)));
+  await client.connect(new TransportV2(new URL(url), options));
   return {
     era,
     listTools: () => client.listTools() as any,

@@ -54,6 +54,8 @@ export function authorize(deps: AuthorizeDeps): PolicyStep {
           headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${deps.resourceMetadataUrl(call.endpoint)}"` },
         });
       }
+      // A peer's tool refused by group is our import policy speaking: a trust decision.
+      if ('remote' in target.record.backend) throw new GatewayError('trust_denied', decision.message, { data: { peer: target.record.backend.remote.peer } });
       throw new GatewayError('forbidden', decision.message);
     },
   };
