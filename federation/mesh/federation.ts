@@ -69,6 +69,8 @@ export interface Federation {
   readonly adminRouters: Router[];
   multiaddrs(): string[];
   policy(): TrustPolicy;
+  /** For metrics: pinned peers, connected ones, and the remote server versions offered to us now. */
+  stats(): { peers: number; connected: number; remoteServers: number };
   /**
    * Starts listening and dialing peers. Call it once the node serves HTTP:
    * peers fetch our entity configuration and token endpoint as soon as they connect.
@@ -111,7 +113,8 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     store: new LevelSeqStore(init.store.sublevel('manifest-seq')),
     ...(init.manifestTtlMs !== undefined ? { ttlMs: init.manifestTtlMs } : {}),
   });
-  const exchange = new ManifestExchange({ host, publisher, namespaceOf: (peerId) => policy().peers.find((p) => p.peerId === peerId)?.namespace });
+  // Mesh nodes keep their clocks in sync (NTP): 5 s of skew is allowance enough, and a silent peer's tools go soon after expiry.
+  const exchange = new ManifestExchange({ host, publisher, receiver: { clockSkewMs: 5_000 }, namespaceOf: (peerId) => policy().peers.find((p) => p.peerId === peerId)?.namespace });
 
   /** What a peer contributes now: its manifest, if it is verified, under our current import policy. */
   const applyPeer = (alias: string): void => {
@@ -308,6 +311,14 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     adminRouters: [peerAdminRoutes({ host, exchange, trust, trusted: (alias) => trusted.get(alias) })],
     multiaddrs: () => host.multiaddrs(),
     policy,
+    stats: () => {
+      const peers = host.peers();
+      return {
+        peers: peers.length,
+        connected: peers.filter((p) => p.status === 'connected').length,
+        remoteServers: directory.slugs().reduce((n, slug) => n + directory.versions(slug).length, 0),
+      };
+    },
     async start() {
       await host.start();
       await refreshExports();

@@ -261,6 +261,12 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   metrics.gauge('toolmesh_inflight_requests', () => gateway.inFlight);
   metrics.gauge('toolmesh_registered_server_versions', () => registry.list().length);
   metrics.gauge('toolmesh_rate_limit_tracked_identities', () => limiter.tracked);
+  if (federation) {
+    const fed = federation;
+    metrics.gauge('toolmesh_peers_pinned', () => fed.stats().peers);
+    metrics.gauge('toolmesh_peers_connected', () => fed.stats().connected);
+    metrics.gauge('toolmesh_remote_server_versions', () => fed.stats().remoteServers);
+  }
 
   let ready = false;
   const app = buildApp({

@@ -150,6 +150,11 @@ const outsiderToken = await token(A, OUTSIDER, TICKETS);
 t.test('Sales sees exactly the tools Support exports and Sales imports, as support.tickets__{tool}', async (t) => {
   t.same(await toolNames(A, repToken), ['support.tickets__add', 'support.tickets__echo', 'support.tickets__slow'], 'progress is imported but not exported');
   t.same(await toolNames(A, outsiderToken), [], 'a group the import policy does not name sees none');
+  const metrics = await (await fetch(`${A.url}/metrics`)).text();
+  t.match(metrics, /toolmesh_peers_pinned 2/, 'metrics: two pinned peers');
+  t.match(metrics, /toolmesh_remote_server_versions 1/, 'metrics: one remote server version offered');
+  const peers = (await A.admin('GET', '/admin/v1/peers')).body;
+  t.match(peers.peers.find((p: { alias: string }) => p.alias === 'support'), { status: 'connected', trusted: true, received: { tools: 3 } }, 'the admin API reports the link, its trust and the manifest');
 });
 
 t.test('an allowed cross-node call, audited on both sides under one correlation id; the backend sees no credential', async (t) => {

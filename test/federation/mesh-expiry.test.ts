@@ -1,0 +1,70 @@
+/**
+ * A peer's tools exist only while its signed manifest is valid and the peer
+ * is in our policy: a silent peer's tools disappear when its manifest
+ * expires; a peer removed from the policy loses them at once.
+ */
+import t from 'tap';
+import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { planNode, startMeshNode, writeTrust } from '../helpers/mesh.js';
+import { removeDir, type TestNode } from '../helpers/node.js';
+import { startLegacyHttpBackend } from '../helpers/backends.js';
+import { modern, rawPost } from '../helpers/clients.js';
+import { startAnchor } from '../../federation/anchor/anchor-server.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+t.teardown(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+const backend = await startLegacyHttpBackend();
+cleanups.push(() => backend.close());
+const a = await planNode('east');
+const b = await planNode('west');
+const anchorDir = await mkdtemp(join(tmpdir(), 'toolmesh-anchor-'));
+const anchor = await startAnchor({ dataDir: anchorDir, members: [a, b].map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
+cleanups.push(async () => {
+  await anchor.stop();
+  await rm(anchorDir, { recursive: true, force: true });
+});
+const trustAnchors = [{ entityId: anchor.entityId, jwks: anchor.jwks }];
+await writeTrust(a, [{ plan: b, imports: [{ server: 'files', tools: '*', groups: ['staff'] }] }], { trustAnchors });
+await writeTrust(b, [{ plan: a, exports: [{ server: 'files', tools: '*', access: 'write', groups: ['staff'] }], inbound: { groupMapping: { staff: ['staff'] } } }], { trustAnchors });
+
+// West signs manifests valid for 10 s only (refreshed every ~6.7 s while it runs).
+const B: TestNode = await startMeshNode(b, { federation: { manifestTtlSeconds: 10 } });
+cleanups.push(() => removeDir(b.dataDir));
+cleanups.push(() => B.stop());
+await B.register({ slug: 'files', version: '1.0.0', backend: { http: backend.url }, allowedGroups: ['staff'] });
+const A: TestNode = await startMeshNode(a, { auth: { anonymous: { groups: ['staff'], scopes: [] } } });
+cleanups.push(() => removeDir(a.dataDir));
+cleanups.push(() => A.stop());
+
+/** West's servers as East offers them (anonymous callers of East are granted the staff group). */
+async function remoteSlugs(): Promise<string[]> {
+  const { body, headers } = modern('tools/list');
+  const res = await rawPost(`${A.url}/mcp`, body, headers);
+  return [...new Set(((res.body?.result?.tools ?? []) as Array<{ name: string }>).map((x) => x.name.split('__')[0]!))];
+}
+
+async function until(what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!(await ok())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+  return Date.now() - started;
+}
+
+t.test('a silent peer’s tools disappear when its manifest expires', async (t) => {
+  await until('West’s tools at East', async () => (await remoteSlugs()).includes('west.files'), 15_000);
+  await sleep(8_000); // past the first refresh: East now holds a refreshed manifest
+  t.same(await remoteSlugs(), ['west.files'], 'refreshed before expiry: still there');
+  await B.stop();
+  const gone = await until('the tools to disappear', async () => !(await remoteSlugs()).includes('west.files'), 20_000);
+  t.ok(gone <= 15_500, `gone within the manifest lifetime (10 s) and the clock-skew allowance (5 s) after West fell silent (${gone} ms)`);
+  const expired = (await A.node.audit.query({ kind: 'peer' })).filter((e) => e.method === 'manifest_expired');
+  t.equal(expired.length, 1, 'the expiry is audited');
+});
