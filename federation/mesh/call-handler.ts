@@ -22,6 +22,7 @@ import { GatewayError } from '../../src/gateway/errors.js';
 import type { Registry } from '../../src/registry/registry.js';
 import type { RequestHandler } from '../peer/index.js';
 import { decidePeerCall, type TrustPolicy } from '../trust/index.js';
+import { DISPATCH_HEADER } from './peer-tokens.js';
 import { decodeCallRequest, encodeCallResponse, type RemoteCallRequest, type RemoteCallResponse } from './../remote/call-protocol.js';
 
 export interface CallHandlerDeps {
@@ -30,6 +31,8 @@ export interface CallHandlerDeps {
   audit: Pick<AuditLog, 'append'>;
   /** Our own gateway, reachable on loopback (`http://127.0.0.1:7300`). */
   selfUrl: string;
+  /** Proves to our gateway that a peer token arrives over the federation link. */
+  dispatchSecret: string;
 }
 
 const MODERN = '2026-07-28';
@@ -110,14 +113,14 @@ export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
     if (!decision.allowed) {
       return refuse(request, context.alias, decision.reason, new GatewayError('trust_denied', `not exported to ${peer.alias}: ${decision.reason.replaceAll('_', ' ')}`, { data: { cause: decision.reason } }), claims);
     }
-    return encodeCallResponse(await dispatch(pool, request, context.signal));
+    return encodeCallResponse(await dispatch(pool, request, deps.dispatchSecret, context.signal));
   };
 
   return { handler, close: () => pool.close() };
 }
 
 /** The call as a modern-era (stateless) MCP request to our own per-server endpoint. */
-async function dispatch(pool: Pool, request: RemoteCallRequest, signal: AbortSignal): Promise<RemoteCallResponse> {
+async function dispatch(pool: Pool, request: RemoteCallRequest, dispatchSecret: string, signal: AbortSignal): Promise<RemoteCallResponse> {
   const major = semver.major(request.version);
   const body = {
     jsonrpc: '2.0',
@@ -130,6 +133,7 @@ async function dispatch(pool: Pool, request: RemoteCallRequest, signal: AbortSig
     accept: 'application/json, text/event-stream',
     authorization: `Bearer ${request.token}`,
     'x-correlation-id': request.correlationId,
+    [DISPATCH_HEADER]: dispatchSecret,
     'mcp-protocol-version': MODERN,
     'mcp-method': request.method,
   };

@@ -11,7 +11,7 @@
  * changes are `admin` entries and are kept in history.
  */
 import '../polyfill.js';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { AuditEntryInput, AuditLog } from '../../src/audit/index.js';
 import type { Identity } from '../../src/auth/identity.js';
@@ -195,7 +195,8 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     refreshing = refreshing.then(refreshExports, refreshExports);
   };
 
-  const calls = remoteCallHandler({ policy, registry, audit, selfUrl: init.selfUrl });
+  const dispatchSecret = randomBytes(32).toString('hex');
+  const calls = remoteCallHandler({ policy, registry, audit, selfUrl: init.selfUrl, dispatchSecret });
   await host.setPeers(pinned(policy()));
   await exchange.start();
   await host.handle(CALL_PROTOCOL, calls.handler);
@@ -300,7 +301,7 @@ export async function startFederation(init: FederationInit): Promise<Federation>
       toolmesh_node: { peer_id: host.peerId, namespace: policy().node.namespace, token_endpoint: `${init.entityId}${TOKEN_PATH}`, manifest_protocol: MANIFEST_PROTOCOL },
     }),
   });
-  const peerTokens = peerTokenAuthenticator({ identity, entityId: init.entityId, resource: `${init.entityId}/mcp` });
+  const peerTokens = peerTokenAuthenticator({ identity, entityId: init.entityId, resource: `${init.entityId}/mcp`, dispatchSecret });
 
   return {
     peerId: host.peerId,

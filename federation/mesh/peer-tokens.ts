@@ -3,8 +3,14 @@
  * (RFC 8693 exchange at our token endpoint): recognised by their issuer (our
  * entity id), verified against our own key, cached until they expire so a
  * cached translated token costs one map lookup per call.
+ *
+ * Such a token is accepted only on a request our own remote-call handler
+ * made (it carries the per-process dispatch secret): a translated token
+ * that leaked cannot be used from outside the federation link, where the
+ * export policy is checked.
  */
 import type { IncomingMessage } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { Authenticator, PresentedCredential } from '../../src/auth/authenticator.js';
 import type { Identity } from '../../src/auth/identity.js';
@@ -18,7 +24,15 @@ export interface PeerTokenAuthenticator extends Authenticator {
 
 const MAX_CACHED = 10_000;
 
-export function peerTokenAuthenticator(options: { identity: NodeIdentity; entityId: string; resource: string }): PeerTokenAuthenticator {
+/** The header our remote-call handler sets on its loopback dispatch. */
+export const DISPATCH_HEADER = 'x-toolmesh-peer-dispatch';
+
+export function peerTokenAuthenticator(options: { identity: NodeIdentity; entityId: string; resource: string; dispatchSecret: string }): PeerTokenAuthenticator {
+  const expected = Buffer.from(options.dispatchSecret);
+  const fromLink = (req: IncomingMessage): boolean => {
+    const presented = req.headers[DISPATCH_HEADER];
+    return typeof presented === 'string' && presented.length === expected.length && timingSafeEqual(Buffer.from(presented), expected);
+  };
   const cache = new Map<string, { identity: Identity; exp: number }>();
   return {
     accepts(bearer) {
@@ -29,9 +43,10 @@ export function peerTokenAuthenticator(options: { identity: NodeIdentity; entity
         return false;
       }
     },
-    async authenticate(_req: IncomingMessage, credential: PresentedCredential) {
+    async authenticate(req: IncomingMessage, credential: PresentedCredential) {
       const token = credential.bearer;
       if (token === undefined) return undefined;
+      if (!fromLink(req)) throw new GatewayError('invalid_token', 'a token issued to a peer is accepted only over the federation link');
       const now = Math.floor(Date.now() / 1000);
       const hit = cache.get(token);
       if (hit && hit.exp > now) return hit.identity;

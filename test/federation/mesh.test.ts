@@ -26,6 +26,7 @@ import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { connect, modern, rawPost } from '../helpers/clients.js';
 import { clientCredentials, discover } from '../helpers/oauth-flows.js';
 import { startAnchor, type RunningAnchor } from '../../federation/anchor/anchor-server.js';
+import { TokenExchangeClient } from '../../federation/token-exchange/index.js';
 import type { AuditEntry } from '../../src/audit/index.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -236,6 +237,18 @@ t.test('denials on each side: 403 trust_denied, audited where decided', async (t
   const exchange = await waitFor('the refused exchange', async () => (await entries(B, wc)).find((e) => e.method === 'token_exchange'));
   t.match(exchange, { kind: 'peer', outcome: 'trust_denied', detail: { peer: 'sales', error: 'invalid_scope' } }, 'the wider scope was refused at the token endpoint');
   t.equal(backend.calls.get('echo'), before, 'no refused call reached the backend');
+});
+
+t.test('a translated token that leaks is useless outside the federation link', async (t) => {
+  // Exchange one exactly as Sales would (Sales' key is at hand in this test), then present it over plain HTTP.
+  const client = new TokenExchangeClient({ node: sales.identity, issuer: sales.entityId, namespace: 'example-corp', allowInsecureLoopback: true });
+  const caller = { kind: 'oauth', subject: 'rep', groups: ['sales-reps'], scopes: ['mcp:tool:tickets:read'], principal: 'oauth:rep', class: 'agent' } as const;
+  const issued = await client.exchange({ peer: { entityId: support.entityId, tokenEndpoint: `${support.entityId}/federation/token` }, identity: { ...caller, groups: [...caller.groups], scopes: [...caller.scopes] }, scopes: ['mcp:tool:tickets:read'] });
+  t.ok(issued.accessToken, 'Support issued a token');
+  const { body, headers } = modern('tools/call', { name: 'echo', arguments: { text: 'sneaky' } });
+  const res = await rawPost(`${B.url}/mcp/v1/tools/tickets/rpc`, body, { ...headers, authorization: `Bearer ${issued.accessToken}` });
+  t.equal(res.status, 401);
+  t.equal(res.body?.error?.data?.reason, 'invalid_token');
 });
 
 t.test('the partner sees only what Sales exports to it, and calls it', async (t) => {
