@@ -3,7 +3,8 @@
  *
  *   GET  /admin/v1/peers             every pinned peer: link state, trust, manifests both ways
  *   GET  /admin/v1/peers/{alias}     one peer, with the tools it offers us
- *   GET  /admin/v1/trust             the running policy (hash, node, peers) and its history
+ *   GET  /admin/v1/trust             the running policy (hash, node, peers, and the whole normalised
+ *                                    `policy` for `toolmesh trust diff`), its directory and its history
  *   POST /admin/v1/trust/reload      re-read the policy directory now: applied, unchanged or refused
  */
 import Router from '@koa/router';
@@ -62,9 +63,12 @@ export function peerAdminRoutes(deps: PeerAdminDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       hash: policy.source.hash,
+      dir: deps.trust.dir,
       node: policy.node,
       trustAnchors: policy.trustAnchors.map((a) => a.entityId),
       peers: policy.peers,
+      // The normalised policy, so a proposed directory can be diffed against what runs (`toolmesh trust diff DIR`).
+      policy,
       history: deps.trust.versions().map((v) => ({ seq: v.seq, hash: v.hash, appliedAt: v.appliedAt, trigger: v.trigger, changes: renderTrustDiff(v.changes) })),
     };
   });

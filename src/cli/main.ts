@@ -6,7 +6,9 @@
  *   toolmesh init [--data DIR]
  *   toolmesh server add|import|list|show|promote|deprecate|sunset|approve …
  *   toolmesh audit verify|query|export|tail|checkpoints …
- *   toolmesh trust check|diff …
+ *   toolmesh trust check|diff|show|apply …
+ *   toolmesh peer list|status|id …
+ *   toolmesh anchor --data DIR …
  *   toolmesh access who-can|used …
  */
 import { parseArgs } from 'node:util';
@@ -43,6 +45,19 @@ const USAGE = `usage: toolmesh <command>
   trust check DIR [--json]             validate and lint a trust-policy directory (exit 1 on errors); with --node,
                                        exported servers are checked against the running node's registry
   trust diff DIR --against DIR2 [--json]   what applying DIR would change compared to DIR2
+  trust diff DIR [--json]              … compared to the policy running on the node (--node/--token/--data)
+  trust show [--json]                  the running policy: hash, node, peers with exports/imports, history
+  trust apply [--json]                 the node re-reads its policy directory now: applied or unchanged;
+                                       a refused directory exits 1 and the running policy stays
+
+  peer list [--json]                   pinned peers: link, trust, rtt, the manifest received, the last error
+  peer status <alias> [--json]         one peer in detail, with the tools it offers us
+  peer id [--data DIR] [--json]        this node's libp2p peer id (offline; for other nodes' trust-config)
+
+  anchor --data DIR [--host H] [--port N] [--members FILE] [--entity-id URL]
+                                       run a mesh trust anchor in the foreground (default port 7500);
+                                       prints its entity id and the JWKS nodes pin in trustAnchors[].jwks
+  anchor --print-jwks --data DIR       print only that JWKS (offline)
 
 Talking to a running node: --node URL (or TOOLMESH_URL), --token TOKEN (or TOOLMESH_TOKEN, or <data>/admin.token); --json for JSON output.`;
 
@@ -88,6 +103,16 @@ async function main(argv: string[]): Promise<void> {
     case 'access': {
       const { accessCommand } = await import('./commands/access.js');
       await accessCommand(rest);
+      return;
+    }
+    case 'peer': {
+      const { peerCommand } = await import('./commands/peer.js');
+      await peerCommand(rest);
+      return;
+    }
+    case 'anchor': {
+      const { anchorCommand } = await import('./commands/anchor.js');
+      await anchorCommand(rest);
       return;
     }
     case undefined:

@@ -8,6 +8,14 @@
  *       node cannot be reached, that check is skipped with a note.
  *   diff DIR --against DIR2 [--json]
  *       what applying DIR would change compared to DIR2 (exit 1 if either is invalid)
+ *   diff DIR [--json] --node URL|--token T|--data D
+ *       without --against: compared to the policy running on the node (GET /admin/v1/trust); one
+ *       of the connection flags (or TOOLMESH_URL) must name the node
+ *   show [--json]
+ *       the running policy: hash, node, peers with their export and import rules, history
+ *   apply [--json]
+ *       the node re-reads its policy directory now (POST /admin/v1/trust/reload): applied
+ *       (with the changes) or unchanged; a refused directory exits 1 and the running policy stays
  */
 import { parseArgs } from 'node:util';
 import { AdminClient, CliError, CONNECTION_OPTIONS } from '../admin-client.js';
@@ -19,11 +27,33 @@ import {
   loadTrustPolicy,
   renderTrustDiff,
   TrustPolicyError,
+  type ExportRule,
+  type ImportRule,
   type LintFinding,
+  type NodeSelf,
+  type PeerPolicy,
   type TrustPolicy,
 } from '../../../federation/trust/index.js';
 
-const USAGE = 'usage: toolmesh trust check DIR [--json] [--node URL] | diff DIR --against DIR2 [--json]';
+const USAGE = 'usage: toolmesh trust check DIR [--json] [--node URL] | diff DIR [--against DIR2] [--json] | show [--json] | apply [--json]   (--node URL --token T for a running node)';
+
+/** GET /admin/v1/trust. */
+interface RunningTrust {
+  hash: string;
+  dir?: string;
+  node: NodeSelf;
+  trustAnchors: string[];
+  peers: PeerPolicy[];
+  /** The normalised policy (nodes that predate it leave it out). */
+  policy?: TrustPolicy;
+  history: { seq: number; hash: string; appliedAt: string; trigger: string; changes: string }[];
+}
+
+/** POST /admin/v1/trust/reload. */
+type ReloadResult = { status: 'applied'; seq: number; hash: string; changes: string } | { status: 'unchanged' };
+
+/** Versions `trust show` prints (all of them with --json). */
+const HISTORY_SHOWN = 10;
 
 /** The policy, or the error that refused it (other errors are bugs and propagate). */
 async function tryLoad(dir: string): Promise<{ policy: TrustPolicy } | { error: TrustPolicyError }> {
@@ -90,18 +120,95 @@ async function check(dir: string, values: { json?: boolean; node?: string; token
   if (!ok) process.exitCode = 1;
 }
 
-async function diff(dir: string, against: string, json: boolean): Promise<void> {
-  const [from, to] = await Promise.all([tryLoad(against), tryLoad(dir)]);
-  if ('error' in from || 'error' in to) {
-    const invalid = [...('error' in from ? [[against, from.error] as const] : []), ...('error' in to ? [[dir, to.error] as const] : [])];
+/** The policy running on the node, for `trust diff DIR` without `--against`. */
+async function runningPolicy(values: { node?: string; token?: string; data?: string }): Promise<{ client: AdminClient; policy: TrustPolicy }> {
+  // As for `check`: a node is asked only when one is named, never a default one by surprise.
+  if (values.node === undefined && values.token === undefined && values.data === undefined && process.env.TOOLMESH_URL === undefined) {
+    throw new CliError('trust diff: pass --against DIR2, or --node URL (--token, --data) to compare with the running policy', 2);
+  }
+  const client = new AdminClient(values);
+  let running: RunningTrust;
+  try {
+    running = await client.request<RunningTrust>('GET', '/admin/v1/trust');
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    throw new CliError(`trust diff: no --against DIR2, and the running policy could not be had: ${err.message}`);
+  }
+  if (!running.policy) throw new CliError(`trust diff: the node at ${client.baseUrl} does not return its whole policy; pass --against DIR2`);
+  return { client, policy: running.policy };
+}
+
+async function diff(dir: string, values: { against?: string; json?: boolean; node?: string; token?: string; data?: string }): Promise<void> {
+  const json = values.json === true;
+  const against = values.against;
+  const [running, from, to] = await Promise.all([
+    against === undefined ? runningPolicy(values) : undefined,
+    against === undefined ? undefined : tryLoad(against),
+    tryLoad(dir),
+  ]);
+  if ((from && 'error' in from) || 'error' in to) {
+    const invalid = [...(from && 'error' in from ? [[against!, from.error] as const] : []), ...('error' in to ? [[dir, to.error] as const] : [])];
     if (json) printJson({ ok: false, invalid: invalid.map(([d, e]) => ({ dir: d, error: errorJson(e) })) });
     else process.stdout.write(invalid.map(([d, e]) => errorText(d, e)).join('\n') + '\n');
     process.exitCode = 1;
     return;
   }
-  const changes = diffTrustPolicies(from.policy, to.policy);
-  if (json) printJson({ ok: true, from: { dir: against, hash: from.policy.source.hash }, to: { dir, hash: to.policy.source.hash }, changes });
-  else process.stdout.write(`${against} → ${dir}\n${renderTrustDiff(changes)}\n`);
+  const before = running?.policy ?? from!.policy;
+  const changes = diffTrustPolicies(before, to.policy);
+  const hash = before.source.hash;
+  if (json) printJson({ ok: true, from: running ? { node: running.client.baseUrl, hash } : { dir: against!, hash }, to: { dir, hash: to.policy.source.hash }, changes });
+  else process.stdout.write(`${running ? `running policy on ${running.client.baseUrl} (${hash.slice(0, 12)})` : against!} → ${dir}\n${renderTrustDiff(changes)}\n`);
+}
+
+function toolsText(tools: ExportRule['tools']): string {
+  return tools === '*' ? 'all tools' : tools.join(', ');
+}
+
+/** `tickets@^1.0.0 echo (read)`: a rule in a table cell (groups are in --json and in diffs). */
+function exportsText(rules: readonly ExportRule[]): string {
+  return rules.map((r) => `${r.server}${r.versions === '*' ? '' : `@${r.versions}`} ${toolsText(r.tools)} (${r.access})`).join('; ') || '-';
+}
+
+function importsText(rules: readonly ImportRule[]): string {
+  return rules.map((r) => `${r.server} ${toolsText(r.tools)}`).join('; ') || '-';
+}
+
+async function show(values: { json?: boolean; node?: string; token?: string; data?: string }): Promise<void> {
+  const running = await new AdminClient(values).request<RunningTrust>('GET', '/admin/v1/trust');
+  if (values.json) return printJson(running);
+  const { node } = running;
+  const lines = [
+    `running policy  ${running.hash}${running.dir ? `  (${running.dir})` : ''}`,
+    `node            ${node.alias} (namespace ${node.namespace}), ${node.entityId}${node.peerId ? `, peer id ${node.peerId}` : ''}`,
+    `trust anchors   ${running.trustAnchors.join(', ') || 'none'}`,
+    '',
+  ];
+  if (running.peers.length === 0) lines.push('no peers: nothing exported, nothing imported (default deny)');
+  else lines.push(table(['PEER', 'ENTITY ID', 'PEER ID', 'EXPORTS (TO THEM)', 'IMPORTS (FROM THEM)'], running.peers.map((p) => [p.alias, p.entityId, `${p.peerId.slice(0, 10)}…${p.peerId.slice(-6)}`, exportsText(p.exports), importsText(p.imports)])));
+  const shown = running.history.slice(-HISTORY_SHOWN);
+  lines.push('', `history (${running.history.length} version(s)${running.history.length > shown.length ? `; the last ${shown.length} shown, --json for all` : ''}):`);
+  for (const v of shown) {
+    lines.push(`#${v.seq}  ${v.appliedAt}  ${v.trigger}  ${v.hash.slice(0, 12)}`, ...v.changes.split('\n').map((c) => `    ${c}`));
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function apply(values: { json?: boolean; node?: string; token?: string; data?: string }): Promise<void> {
+  let result: ReloadResult;
+  try {
+    result = await new AdminClient(values).request<ReloadResult>('POST', '/admin/v1/trust/reload');
+  } catch (err) {
+    // The admin API refuses an invalid directory with 422 and the policy error's code (AdminClient: `422 code: message`).
+    const refused = err instanceof CliError ? /^422 (\S+): ([\s\S]*)$/.exec(err.message) : null;
+    if (!refused) throw err;
+    if (values.json) printJson({ status: 'refused', code: refused[1], message: refused[2] });
+    else process.stdout.write(`refused (${refused[1]}): the running policy stays\n${refused[2]!.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (values.json) return printJson(result);
+  if (result.status === 'unchanged') process.stdout.write('unchanged: the policy directory matches the running policy\n');
+  else process.stdout.write(`applied: policy #${result.seq} (${result.hash})\n${result.changes}\n`);
 }
 
 export async function trustCommand(argv: string[]): Promise<void> {
@@ -111,15 +218,19 @@ export async function trustCommand(argv: string[]): Promise<void> {
     return;
   }
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { ...CONNECTION_OPTIONS, against: { type: 'string' } } });
-  const dir = positionals[0];
-  if (!dir || positionals.length > 1) throw new CliError(USAGE, 2);
+  if (values.against !== undefined && sub !== 'diff') throw new CliError(`trust ${sub}: --against belongs to trust diff`, 2);
   switch (sub) {
+    case 'show':
+    case 'apply':
+      // The node reads its own policy directory: there is no DIR to name here.
+      if (positionals.length) throw new CliError(`trust ${sub} takes no DIR (the node re-reads the directory it was started with)\n${USAGE}`, 2);
+      return sub === 'show' ? show(values) : apply(values);
     case 'check':
-      if (values.against !== undefined) throw new CliError('trust check: --against belongs to trust diff', 2);
-      return check(dir, values);
-    case 'diff':
-      if (values.against === undefined) throw new CliError('trust diff: pass --against DIR2 (a diff against the running node is not available yet)', 2);
-      return diff(dir, values.against, values.json === true);
+    case 'diff': {
+      const dir = positionals[0];
+      if (!dir || positionals.length > 1) throw new CliError(USAGE, 2);
+      return sub === 'check' ? check(dir, values) : diff(dir, values);
+    }
     default:
       throw new CliError(`unknown trust command ${sub}\n${USAGE}`, 2);
   }
