@@ -54,7 +54,14 @@ export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
           correlationId: request?.correlationId ?? 'unknown',
           method: request?.method ?? '-',
           ...(claims && typeof claims.sub === 'string'
-            ? { identity: { kind: 'peer', subject: claims.sub, groups: stringList(claims.peer_groups), issuer: alias } }
+            ? {
+                identity: {
+                  kind: 'peer',
+                  subject: claims.sub,
+                  groups: stringList(claims.peer_groups),
+                  ...(typeof claims.client_id === 'string' ? { issuer: claims.client_id, actor: [{ subject: claims.client_id, node: alias }] } : {}),
+                },
+              }
             : {}),
           ...(request ? { server: request.slug, version: request.version } : {}),
           ...(request?.method === 'tools/call' && typeof request.params.name === 'string' ? { tool: request.params.name } : {}),

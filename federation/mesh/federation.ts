@@ -13,7 +13,7 @@
 import '../polyfill.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import Router from '@koa/router';
-import type { AuditEntryInput, AuditLog } from '../../src/audit/index.js';
+import type { AuditEntryInput, AuditIdentity, AuditLog } from '../../src/audit/index.js';
 import type { Identity } from '../../src/auth/identity.js';
 import type { Backend } from '../../src/gateway/backends/backend.js';
 import { GatewayError, isGatewayError } from '../../src/gateway/errors.js';
@@ -278,7 +278,7 @@ export async function startFederation(init: FederationInit): Promise<Federation>
           method: 'token_exchange',
           outcome: d.outcome === 'granted' ? 'ok' : 'trust_denied',
           ...(d.outcome === 'granted' ? {} : { reason: 'trust_denied' }),
-          ...(d.subject ? { identity: { kind: 'peer', subject: d.subject, groups: d.groups ?? [], ...(d.peerEntityId ? { issuer: d.peerEntityId } : {}) } } : {}),
+          ...(d.subject ? { identity: exchangeIdentity(d, policy()) } : {}),
           detail: {
             ...(d.peer ? { peer: d.peer } : {}),
             ...(d.error ? { error: d.error } : {}),
@@ -334,5 +334,17 @@ export async function startFederation(init: FederationInit): Promise<Federation>
       await calls.close();
       await refreshing.catch(() => undefined);
     },
+  };
+}
+
+/** The caller of a token exchange as the later call entries name it: `{peer namespace}:{subject}`, acted for by the peer node. */
+function exchangeIdentity(d: ExchangeDecision, policy: TrustPolicy): AuditIdentity {
+  const peer = d.peer === undefined ? undefined : findPeer(policy, d.peer);
+  const namespace = peer?.namespace ?? d.peer ?? 'unknown';
+  return {
+    kind: 'peer',
+    subject: `${namespace}:${d.subject}`,
+    groups: d.groups ?? [],
+    ...(d.peerEntityId ? { issuer: d.peerEntityId, actor: [{ subject: d.peerEntityId, node: namespace }] } : {}),
   };
 }

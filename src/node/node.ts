@@ -6,7 +6,7 @@
  * accepting, drain in-flight calls, stop stdio children, close the database.
  * This is the one place that knows every component.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { createMtlsServer, loadMtlsFiles, watchCrlFile, type MtlsServer } from '../auth/mtls/listener.js';
@@ -180,6 +180,11 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   }
   const port = (server.address() as AddressInfo).port;
   publicUrl = resolvePublicUrl(config, port);
+  // Until the app is composed, the bound port answers 503 rather than leaving a caller hanging.
+  const starting = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' }).end('{"error":"starting","error_description":"the node is starting"}');
+  };
+  server.on('request', starting);
 
   const metrics = new Metrics();
   const onInternalError = (err: unknown) => logger.log('error', 'internal error', { error: (err as Error)?.stack ?? String(err) });
@@ -279,6 +284,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     onInternalError,
   });
   const requestListener = nodeListener(gateway, app.callback(), authorizationServer);
+  server.off('request', starting);
   server.on('request', requestListener);
   // Peers fetch our entity configuration and token endpoint as soon as they connect: serve first, then dial.
   if (federation) {

@@ -1,0 +1,198 @@
+/**
+ * The load generator of `bench-federation`: modern-era `tools/call echo`
+ * over keep-alive HTTP (undici Pool, one connection per concurrent caller),
+ * a warm-up, then a fixed window; every answer is checked to be the JSON-RPC
+ * result echoing the argument. CPU of the named processes is read from
+ * /proc around the window.
+ */
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+import { cpuMicros, machineMicros, percentile, round } from './processes.js';
+
+export const MODERN = '2026-07-28';
+export const ECHO_TEXT = 'hello from the toolmesh federation bench';
+
+export interface LoadTarget {
+  origin: string;
+  path: string;
+  bearer?: string;
+  /** Processes whose CPU per call is reported, by label. */
+  pids: Record<string, number>;
+}
+
+export interface LoadResult {
+  concurrency: number;
+  seconds: number;
+  requests: number;
+  errors: number;
+  warmupErrors: number;
+  errorKinds: Record<string, number>;
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** CPU µs per call of each labelled process. */
+  cpuUsPerCall: Record<string, number | null>;
+  /** Cores' worth of CPU used during the window by the labelled processes, the load generator and everything else. */
+  coresBusy: Record<string, number>;
+}
+
+class Stats {
+  ok = 0;
+  errors = 0;
+  readonly kinds = new Map<string, number>();
+  readonly latencies: number[] = [];
+
+  fail(kind: string): void {
+    this.errors++;
+    this.kinds.set(kind, (this.kinds.get(kind) ?? 0) + 1);
+  }
+}
+
+/** The request of one caller: fixed headers, a body with a fresh id per call. */
+export function echoRequest(bearer: string | undefined): { headers: Record<string, string>; body: (id: number) => string } {
+  const meta = JSON.stringify({ 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} });
+  const prefix = '{"jsonrpc":"2.0","id":';
+  const suffix = `,"method":"tools/call","params":{"name":"echo","arguments":${JSON.stringify({ text: ECHO_TEXT })},"_meta":${meta}}}`;
+  return {
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': MODERN,
+      'mcp-method': 'tools/call',
+      'mcp-name': 'echo',
+      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+    },
+    body: (id) => prefix + id + suffix,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The JSON-RPC message answering `id`, from a JSON or an SSE body. */
+function parseRpc(contentType: string, text: string, id: number): Record<string, unknown> | undefined {
+  if (contentType.startsWith('text/event-stream')) {
+    for (const block of text.split(/\r?\n\r?\n/)) {
+      const data = block
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(l[5] === ' ' ? 6 : 5))
+        .join('\n');
+      if (!data) continue;
+      const msg = JSON.parse(data) as unknown;
+      if (isObject(msg) && msg.id === id && ('result' in msg || 'error' in msg)) return msg;
+    }
+    return undefined;
+  }
+  const msg = JSON.parse(text) as unknown;
+  return isObject(msg) ? msg : undefined;
+}
+
+/** Undefined when `text` is the echo result for `id`, else what is wrong. */
+export function verifyEcho(status: number, contentType: string, text: string, id: number): string | undefined {
+  if (status !== 200) return `HTTP ${status}: ${text.slice(0, 160)}`;
+  let msg: Record<string, unknown> | undefined;
+  try {
+    msg = parseRpc(contentType, text, id);
+  } catch {
+    return 'body is not JSON';
+  }
+  if (!msg) return 'no JSON-RPC response in body';
+  if (msg.jsonrpc !== '2.0' || msg.id !== id) return 'wrong jsonrpc/id';
+  if (isObject(msg.error)) return `rpc error ${String(msg.error.code)}: ${String(msg.error.message).slice(0, 120)}`;
+  const result = msg.result;
+  if (!isObject(result)) return 'no result';
+  if (result.isError === true) return `isError result: ${JSON.stringify(result.content).slice(0, 160)}`;
+  const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
+  if (!isObject(first) || first.text !== ECHO_TEXT) return 'result does not echo the argument';
+  return undefined;
+}
+
+function headerOf(v: string | string[] | undefined): string {
+  return v === undefined ? '' : typeof v === 'string' ? v : (v[0] ?? '');
+}
+
+let nextId = 0;
+
+/** One checked call; its latency in ms, or what went wrong. */
+export async function callOnce(pool: Pool, path: string, req: ReturnType<typeof echoRequest>): Promise<{ ms: number; problem?: string }> {
+  const id = ++nextId;
+  const t0 = performance.now();
+  try {
+    const res = await pool.request({ path, method: 'POST', headers: req.headers, body: req.body(id) });
+    const text = await res.body.text();
+    const ms = performance.now() - t0;
+    const problem = verifyEcho(res.statusCode, headerOf(res.headers['content-type']), text, id);
+    return problem === undefined ? { ms } : { ms, problem };
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    return { ms: performance.now() - t0, problem: `transport: ${e.code ?? e.message}` };
+  }
+}
+
+async function callLoop(pool: Pool, path: string, req: ReturnType<typeof echoRequest>, until: number, stats: Stats): Promise<void> {
+  while (performance.now() < until) {
+    const { ms, problem } = await callOnce(pool, path, req);
+    if (problem === undefined) {
+      stats.ok++;
+      stats.latencies.push(ms);
+    } else {
+      stats.fail(problem);
+      if (problem.startsWith('transport:')) await new Promise((r) => setTimeout(r, 10)); // do not spin on a dead socket
+    }
+  }
+}
+
+/** Runs one row: warm-up, then the measured window at `concurrency`. */
+export async function runLoad(target: LoadTarget, concurrency: number, seconds: number, warmupSeconds: number): Promise<LoadResult> {
+  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
+  const req = echoRequest(target.bearer);
+  try {
+    const warm = new Stats();
+    if (warmupSeconds > 0) {
+      const until = performance.now() + warmupSeconds * 1000;
+      await Promise.all(Array.from({ length: concurrency }, () => callLoop(pool, target.path, req, until, warm)));
+    }
+    const stats = new Stats();
+    const labels = Object.keys(target.pids);
+    const before = labels.map((l) => cpuMicros(target.pids[l]!));
+    const loadGenBefore = process.cpuUsage();
+    const machineBefore = machineMicros();
+    const start = performance.now();
+    const until = start + seconds * 1000;
+    await Promise.all(Array.from({ length: concurrency }, () => callLoop(pool, target.path, req, until, stats)));
+    const elapsed = (performance.now() - start) / 1000;
+    const used = labels.map((l, i) => cpuMicros(target.pids[l]!) - before[i]!);
+    const lg = process.cpuUsage(loadGenBefore);
+    const machineAfter = machineMicros();
+    const wallUs = elapsed * 1e6;
+    const calls = stats.ok + stats.errors;
+    const sorted = Float64Array.from(stats.latencies).sort();
+    const measured = used.reduce((a, b) => a + b, 0) + lg.user + lg.system;
+    const coresBusy: Record<string, number> = {};
+    labels.forEach((l, i) => (coresBusy[l] = round(used[i]! / wallUs, 2)));
+    coresBusy.loadGen = round((lg.user + lg.system) / wallUs, 2);
+    coresBusy.other = Math.max(0, round((machineAfter.busy - machineBefore.busy - measured) / wallUs, 2));
+    coresBusy.capacity = round((machineAfter.total - machineBefore.total) / wallUs, 2);
+    return {
+      concurrency,
+      seconds: round(elapsed, 3),
+      requests: stats.ok,
+      errors: stats.errors,
+      warmupErrors: warm.errors,
+      errorKinds: Object.fromEntries([...stats.kinds, ...[...warm.kinds].map(([k, v]) => [`warm-up: ${k}`, v] as const)]),
+      rps: round(stats.ok / elapsed, 1),
+      p50Ms: round(percentile(sorted, 0.5), 3),
+      p90Ms: round(percentile(sorted, 0.9), 3),
+      p99Ms: round(percentile(sorted, 0.99), 3),
+      meanMs: round(stats.latencies.reduce((a, b) => a + b, 0) / Math.max(1, stats.latencies.length), 3),
+      cpuUsPerCall: Object.fromEntries(labels.map((l, i) => [l, calls === 0 ? null : round(used[i]! / calls, 1)])),
+      coresBusy,
+    };
+  } finally {
+    await pool.destroy();
+  }
+}
