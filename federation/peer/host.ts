@@ -11,10 +11,13 @@
  *   exponential backoff + jitter after any failure or disconnect;
  * - the allow-list is replaced at runtime (`setPeers`): a removed peer's
  *   connections are closed and its redial loop ends;
- * - requests fail fast: no open link → `peer_unavailable` at once, never a wait.
+ * - requests fail fast: no open link → `peer_unavailable` at once, never a wait;
+ * - requests reuse streams: per connection and protocol a small pool of idle
+ *   streams (`pool.ts`), each carrying one exchange at a time (`exchange.ts`,
+ *   `serve.ts`); a connection's pools go with it.
  */
 import '../polyfill.js';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { tcp } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
@@ -24,13 +27,17 @@ import { ping, type Ping } from '@libp2p/ping';
 import type { Connection, PeerId } from '@libp2p/interface';
 import { backoffDelay } from './backoff.js';
 import { PeerError, type PeerErrorCode } from './errors.js';
-import { exchange, serve, type RequestHandler, type RequestOptions } from './frames.js';
+import { exchange } from './exchange.js';
+import type { RequestHandler, RequestOptions } from './frames.js';
 import { pinnedPeersGater } from './gater.js';
 import { libp2pKeyFromNodeIdentity } from './identity.js';
 import { resolvePins, type PinnedPeer, type ResolvedPin } from './pins.js';
+import { StreamPools, type StreamStats } from './pool.js';
+import { serve } from './serve.js';
 import type { PeerHost, PeerHostEvents, PeerHostInit, PeerState } from './types.js';
 
 export type { PeerHost, PeerHostEvents, PeerHostInit, PeerRefusal, PeerState, PeerStatus } from './types.js';
+export type { StreamStats } from './pool.js';
 
 type Services = { identify: Identify; ping: Ping };
 
@@ -42,6 +49,23 @@ interface Entry {
   timer?: NodeJS.Timeout;
   dialing: boolean;
   verifying?: Promise<void>;
+}
+
+/**
+ * Stream counters of a host made by `createPeerHost` (undefined for any other
+ * `PeerHost`): how many request streams were opened and how many requests
+ * reused one. For metrics and tests.
+ *
+ * @example
+ * ```ts
+ * import { createPeerHost, peerStreamStats } from './host.js';
+ * import { loadOrCreateIdentity } from '../../src/node/identity.js';
+ * const host = await createPeerHost({ identity: (await loadOrCreateIdentity('/tmp/toolmesh-a')).identity });
+ * console.log(peerStreamStats(host)?.opened); // 0
+ * ```
+ */
+export function peerStreamStats(host: PeerHost): StreamStats | undefined {
+  return host instanceof Libp2pPeerHost ? host.streamStats() : undefined;
 }
 
 /**
@@ -63,6 +87,10 @@ class Libp2pPeerHost implements PeerHost {
   private readonly maxStreams: number;
   private readonly requestTimeoutMs: number;
   private readonly dialTimeoutMs: number;
+  private readonly idleStreamMs: number;
+  private readonly pools: StreamPools;
+  /** Per served protocol, aborted by `unhandle` (its open streams then close). */
+  private readonly served = new Map<string, AbortController>();
   private started = false;
 
   constructor(private readonly settings: PeerHostInit) {
@@ -70,6 +98,10 @@ class Libp2pPeerHost implements PeerHost {
     this.maxStreams = settings.maxConcurrentStreams ?? 128;
     this.requestTimeoutMs = settings.requestTimeoutMs ?? 10_000;
     this.dialTimeoutMs = settings.dialTimeoutMs ?? 5_000;
+    this.idleStreamMs = settings.idleStreamMs ?? 30_000;
+    // Every request in flight and every served stream listens to it (and stops listening when done).
+    setMaxListeners(0, this.stopController.signal);
+    this.pools = new StreamPools({ maxStreams: this.maxStreams, maxIdle: settings.maxIdleStreams ?? 16, idleMs: this.idleStreamMs });
     for (const [id, resolved] of resolvePins(settings.peers ?? [])) this.entries.set(id, this.newEntry(resolved));
   }
 
@@ -111,6 +143,7 @@ class Libp2pPeerHost implements PeerHost {
   async stop(): Promise<void> {
     this.started = false;
     this.stopController.abort();
+    this.pools.clear();
     for (const entry of this.entries.values()) this.retire(entry);
     await this.node.stop();
   }
@@ -164,23 +197,35 @@ class Libp2pPeerHost implements PeerHost {
   }
 
   async handle(protocol: string, handler: RequestHandler): Promise<void> {
+    const registration = new AbortController();
+    const closeSignal = AbortSignal.any([registration.signal, this.stopController.signal]);
+    setMaxListeners(0, closeSignal); // one listener per open stream of the protocol, removed when it ends
     await this.node.handle(protocol, (stream, connection) => {
-      const entry = this.entries.get(connection.remotePeer.toString());
-      if (entry === undefined) {
+      const peerId = connection.remotePeer.toString();
+      if (!this.entries.has(peerId)) {
         stream.abort(new PeerError('peer_refused', 'peer is not pinned'));
         return;
       }
       return serve(stream, handler, {
         maxFrameBytes: this.maxFrameBytes,
         timeoutMs: this.requestTimeoutMs,
-        context: { alias: entry.state.alias, peerId: entry.state.peerId },
-        stopSignal: this.stopController.signal,
+        // Twice our own idle time: a dialer with the same setting closes first, so its next request never races our close.
+        idleMs: this.idleStreamMs * 2,
+        context: () => {
+          const entry = this.entries.get(peerId);
+          return entry === undefined ? undefined : { alias: entry.state.alias, peerId };
+        },
+        closeSignal,
       });
     }, { maxInboundStreams: this.maxStreams, maxOutboundStreams: this.maxStreams });
+    this.served.get(protocol)?.abort();
+    this.served.set(protocol, registration);
   }
 
   async unhandle(protocol: string): Promise<void> {
     await this.node.unhandle(protocol);
+    this.served.get(protocol)?.abort(); // streams kept open for it close between requests
+    this.served.delete(protocol);
   }
 
   async request(alias: string, protocol: string, body: Uint8Array, options: RequestOptions = {}): Promise<Uint8Array> {
@@ -192,13 +237,17 @@ class Libp2pPeerHost implements PeerHost {
       const code = entry.state.status === 'refused' ? 'peer_refused' : 'peer_unavailable';
       throw new PeerError(code, `peer ${alias} is ${entry.state.status}`);
     }
-    return exchange(connection, protocol, body, {
+    return exchange(this.pools.get(connection, protocol), protocol, body, {
       maxFrameBytes: this.maxFrameBytes,
-      maxStreams: this.maxStreams,
       timeoutMs: options.timeoutMs ?? this.requestTimeoutMs,
-      signal: options.signal === undefined ? this.stopController.signal : AbortSignal.any([options.signal, this.stopController.signal]),
+      signal: options.signal,
+      stopSignal: this.stopController.signal,
       peerLabel: `peer ${alias}`,
     });
+  }
+
+  streamStats(): StreamStats {
+    return this.pools.stats();
   }
 
   whenConnected(alias: string, options: RequestOptions = {}): Promise<PeerState> {

@@ -2,7 +2,7 @@
  * Federation links: the libp2p peer host, pinned peers, request/response
  * frames and the node-identity ↔ peer-id bridge.
  */
-export { createPeerHost } from './host.js';
+export { createPeerHost, peerStreamStats, type StreamStats } from './host.js';
 export type { PeerHost, PeerHostInit, PeerHostEvents, PeerState, PeerStatus, PeerRefusal } from './types.js';
 export { pinnedPeersGater } from './gater.js';
 export { PeerError, type PeerErrorCode } from './errors.js';

@@ -59,6 +59,10 @@ export interface PeerHostInit {
   maxConcurrentStreams?: number;
   /** Default deadline of `request` and of serving one inbound request (ms). Default 10,000. */
   requestTimeoutMs?: number;
+  /** How long an outbound request stream rests in its pool before it is closed (ms); inbound ones wait twice as long. Default 30,000. */
+  idleStreamMs?: number;
+  /** Idle request streams kept per link and protocol. Default 16. */
+  maxIdleStreams?: number;
   /** Deadline of one dial attempt, handshake and proof ping included (ms). Default 5,000. */
   dialTimeoutMs?: number;
   /** Redial pacing. Default 250 ms doubling up to 30 s. */

@@ -3,16 +3,23 @@
  * link up and exchange requests; everyone else is refused in both directions,
  * including a listener at a pinned address that proves another key; the
  * allow-list is hot-replaced; a stopped peer fails requests at once and is
- * redialed when it comes back; frames over the limit are refused.
+ * redialed when it comes back; frames over the limit are refused; requests
+ * reuse streams without ever taking a late answer for the next one's, and a
+ * peer process killed mid-call fails the call at once.
  */
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../src/node/identity.js';
 import {
   createPeerHost,
   backoffDelay,
+  peerStreamStats,
   peerIdFromNodeIdentity,
   type PeerHost,
   type PeerHostEvents,
@@ -21,7 +28,11 @@ import {
 } from '../../federation/peer/index.js';
 
 const ECHO = '/toolmesh/test-echo/1.0.0';
+const HANG = '/toolmesh/test-hang/1.0.0';
 const FAST = { baseMs: 50, maxMs: 400 };
+
+// This file doubles as the peer process killed in 'a peer killed mid-call…': it serves, and never reaches the tests.
+if (process.env.TOOLMESH_TEST_PEER_CHILD !== undefined) await runChildPeer(JSON.parse(process.env.TOOLMESH_TEST_PEER_CHILD) as { dir: string; parent: string });
 
 const dirs: string[] = [];
 const hosts: PeerHost[] = [];
@@ -95,7 +106,7 @@ t.test('pinned peers connect and exchange requests', async (t) => {
   t.equal(text(await a.request('b', ECHO, bytes('hello'))), 'a:hello', 'B sees the request from alias a');
   t.equal(text(await b.request('a', ECHO, bytes('back'))), 'b:back', 'and the other way round');
 
-  // Round trip of one request over a fresh stream (sequential, 1 KiB body).
+  // Round trip of one request (sequential, 1 KiB body; after the first, on the pooled stream).
   const body = new Uint8Array(1024);
   const times: number[] = [];
   for (let i = 0; i < 200; i++) {
@@ -105,7 +116,7 @@ t.test('pinned peers connect and exchange requests', async (t) => {
   }
   times.sort((x, y) => x - y);
   const p = (q: number): string => times[Math.floor(q * (times.length - 1))]!.toFixed(2);
-  t.comment(`request round trip over a new stream, 1 KiB: p50 ${p(0.5)} ms, p90 ${p(0.9)} ms, p99 ${p(0.99)} ms`);
+  t.comment(`request round trip (pooled stream), 1 KiB: p50 ${p(0.5)} ms, p90 ${p(0.9)} ms, p99 ${p(0.99)} ms`);
   const start = performance.now();
   await Promise.all(Array.from({ length: 100 }, () => a.request('b', ECHO, body)));
   t.comment(`100 concurrent requests: ${(performance.now() - start).toFixed(1)} ms`);
@@ -281,3 +292,164 @@ t.test('requests beyond the stream limit are peer_busy, not hung', async (t) => 
   t.equal(ok, 4, 'the limit is served');
   t.equal(busy, 4, 'the rest fail at once with peer_busy');
 });
+
+// ---- stream reuse ------------------------------------------------------------
+
+const SLOW = '/toolmesh/test-slow-echo/1.0.0';
+
+/** A linked pair; B answers SLOW `wait:<ms>:<tag>` after <ms> (ignoring its signal) and fails on `fail`. */
+async function pair(init: Partial<PeerHostInit> = {}, initB: Partial<PeerHostInit> = {}): Promise<{ a: PeerHost; b: PeerHost }> {
+  const [ia, ib] = await Promise.all([identity(), identity()]);
+  const b = await host(ib, initB);
+  const a = await host(ia, { peers: [pin('b', b)], ...init });
+  await b.setPeers([{ alias: 'a', peerId: a.peerId, addresses: [] }]);
+  await b.handle(SLOW, async (body) => {
+    const msg = text(body);
+    if (msg === 'fail') throw new Error('handler failed');
+    const wait = /^wait:(\d+):/.exec(msg);
+    if (wait !== null) await new Promise((r) => setTimeout(r, Number(wait[1])));
+    return body;
+  });
+  await a.whenConnected('b');
+  return { a, b };
+}
+
+const stats = (h: PeerHost) => peerStreamStats(h)!;
+
+t.test('sequential requests reuse one stream', async (t) => {
+  const { a } = await pair();
+  const before = stats(a);
+  for (let i = 0; i < 50; i++) t.equal(text(await a.request('b', ECHO, bytes(`n${i}`))), `a:n${i}`);
+  const after = stats(a);
+  t.equal(after.opened - before.opened, 1, 'one stream opened for 50 requests');
+  t.equal(after.reused - before.reused, 49, 'the other 49 reused it');
+  t.match(after, { idle: 1, busy: 0 }, 'it rests in the pool');
+});
+
+t.test('concurrent requests each get their own answer; the pool keeps at most maxIdleStreams', async (t) => {
+  const { a } = await pair({ maxIdleStreams: 4 });
+  const before = stats(a);
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => a.request('b', SLOW, bytes(`wait:${(i * 7) % 30}:${i}`))));
+  t.same(answers.map(text), Array.from({ length: 20 }, (_, i) => `wait:${(i * 7) % 30}:${i}`), 'no answer crossed to another request');
+  const after = stats(a);
+  t.equal(after.opened - before.opened, 20, 'one stream per concurrent request');
+  t.match(after, { idle: 4, busy: 0 }, 'the pool is bounded');
+  for (let i = 0; i < 10; i++) await a.request('b', SLOW, bytes('x'));
+  t.equal(stats(a).opened, after.opened, 'later requests use the pooled streams');
+});
+
+t.test('a timed-out request does not poison later ones: its late answer is never read', async (t) => {
+  const { a } = await pair();
+  t.equal(text(await a.request('b', SLOW, bytes('warm'))), 'warm');
+  t.equal(stats(a).idle, 1);
+  await t.rejects(a.request('b', SLOW, bytes('wait:300:late'), { timeoutMs: 100 }), { code: 'peer_timeout' });
+  t.match(stats(a), { idle: 0, busy: 0 }, 'the timed-out stream was aborted, not pooled');
+  t.equal(text(await a.request('b', SLOW, bytes('next'))), 'next', 'the next request gets its own answer');
+  await new Promise((r) => setTimeout(r, 350)); // the late answer would have arrived by now
+  for (const tag of ['one', 'two', 'three']) t.equal(text(await a.request('b', SLOW, bytes(tag))), tag);
+
+  const controller = new AbortController();
+  const aborted = a.request('b', SLOW, bytes('wait:200:aborted'), { signal: controller.signal });
+  setTimeout(() => controller.abort(), 30);
+  await t.rejects(aborted, { code: 'request_aborted' });
+  await new Promise((r) => setTimeout(r, 250));
+  t.equal(text(await a.request('b', SLOW, bytes('after abort'))), 'after abort');
+  t.equal(stats(a).busy, 0);
+});
+
+t.test('a handler error answers remote_error and keeps the stream usable', async (t) => {
+  const { a } = await pair();
+  const before = stats(a);
+  for (let i = 0; i < 3; i++) {
+    t.equal(text(await a.request('b', SLOW, bytes(`ok${i}`))), `ok${i}`);
+    await t.rejects(a.request('b', SLOW, bytes('fail')), { code: 'remote_error' });
+  }
+  t.equal(text(await a.request('b', SLOW, bytes('last'))), 'last');
+  t.equal(stats(a).opened - before.opened, 1, 'all seven exchanges on one stream');
+});
+
+t.test('idle streams are closed by either side, and the next request opens a new one', async (t) => {
+  // Our own idle timer.
+  const { a } = await pair({ idleStreamMs: 100 });
+  await a.request('b', ECHO, bytes('x'));
+  t.equal(stats(a).idle, 1);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(stats(a).idle, 0, 'closed after idleStreamMs');
+  const opened = stats(a).opened;
+  t.equal(text(await a.request('b', ECHO, bytes('y'))), 'a:y');
+  t.equal(stats(a).opened, opened + 1);
+
+  // The responder's (2 × its idleStreamMs): it ends its side, we drop the stream.
+  const p = await pair({ idleStreamMs: 60_000 }, { idleStreamMs: 50 });
+  await p.a.request('b', ECHO, bytes('x'));
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(stats(p.a).idle, 0, 'a stream the responder closed leaves the pool');
+  t.equal(text(await p.a.request('b', ECHO, bytes('z'))), 'a:z');
+});
+
+t.test('unhandle closes the pooled streams of the protocol', async (t) => {
+  const { a, b } = await pair();
+  t.equal(text(await a.request('b', SLOW, bytes('before'))), 'before');
+  await b.unhandle(SLOW);
+  // Whether or not the responder's close has reached us yet, the answer is the same.
+  await t.rejects(a.request('b', SLOW, bytes('after')), { code: 'protocol_unsupported' });
+  t.equal(text(await a.request('b', ECHO, bytes('echo'))), 'a:echo', 'other protocols are untouched');
+});
+
+t.test('a peer killed mid-call fails the call with peer_unavailable at once', async (t) => {
+  const a = await host(await identity(), { requestTimeoutMs: 20_000 });
+  const dir = await mkdtemp(join(tmpdir(), 'toolmesh-peer-'));
+  dirs.push(dir);
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, TOOLMESH_TEST_PEER_CHILD: JSON.stringify({ dir, parent: a.peerId }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const seen: string[] = [];
+  const waiters: Array<() => void> = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    seen.push(line);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const waitFor = async (prefix: string): Promise<string> => {
+    for (;;) {
+      const line = seen.find((l) => l.startsWith(prefix));
+      if (line !== undefined) return line.slice(prefix.length);
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  const ready = JSON.parse(await waitFor('READY ')) as { peerId: string; addresses: string[] };
+  await a.setPeers([{ alias: 'c', peerId: ready.peerId, addresses: ready.addresses }]);
+  await a.whenConnected('c', { timeoutMs: 10_000 });
+  t.equal(text(await a.request('c', HANG, bytes('warm'))), 'warm');
+  t.equal(peerStreamStats(a)?.idle, 1);
+
+  const onPooled = a.request('c', HANG, bytes('x'), { timeoutMs: 15_000 }); // takes the pooled stream
+  const onFresh = a.request('c', HANG, bytes('y'), { timeoutMs: 15_000 });
+  await Promise.all([waitFor('GOT x'), waitFor('GOT y')]);
+  const killedAt = performance.now();
+  child.kill('SIGKILL');
+  const [pooled, fresh] = await Promise.allSettled([onPooled, onFresh]);
+  const ms = performance.now() - killedAt;
+  t.match(pooled, { status: 'rejected', reason: { code: 'peer_unavailable' } }, 'on a reused stream');
+  t.match(fresh, { status: 'rejected', reason: { code: 'peer_unavailable' } }, 'on a new stream');
+  t.ok(ms < 2_000, `failed ${ms.toFixed(0)} ms after the kill`);
+  t.comment(`calls failed ${ms.toFixed(0)} ms after the peer process was killed`);
+  await once(child, 'exit');
+  t.match(peerStreamStats(a), { idle: 0, busy: 0 }, 'the dead connection’s pool is gone');
+  await t.rejects(a.request('c', HANG, bytes('x')), { code: 'peer_unavailable' });
+});
+
+/** The killed peer: serves HANG, answering only `warm` (and announcing each other request on stdout). */
+async function runChildPeer(opts: { dir: string; parent: string }): Promise<never> {
+  const { identity: id } = await loadOrCreateIdentity(opts.dir);
+  const h = await createPeerHost({ identity: id, peers: [{ alias: 'a', peerId: opts.parent, addresses: [] }] });
+  await h.handle(HANG, (body) => {
+    if (Buffer.from(body).toString() === 'warm') return body;
+    process.stdout.write(`GOT ${Buffer.from(body).toString()}\n`);
+    return new Promise<Uint8Array>(() => undefined);
+  });
+  await h.start();
+  process.stdout.write(`READY ${JSON.stringify({ peerId: h.peerId, addresses: h.multiaddrs() })}\n`);
+  return new Promise<never>(() => undefined); // until killed; the tests below this file's top never run here
+}
