@@ -9,13 +9,12 @@
  *    groups (`peer_groups`, as the peer asserted them) must match a rule.
  *    A refusal is 403 `trust_denied`, recorded here with the calling node's
  *    correlation id.
- * 4. The call is then made to our own gateway over loopback HTTP with the
- *    translated token, so it passes authentication (signature, expiry),
- *    per-identity rate limiting, authorization, version gate, schema
- *    validation and audit exactly as a local call does.
+ * 4. The call is then handed to our own gateway (in process, no socket) with
+ *    the translated token, so it passes the transport checks, authentication
+ *    (signature, expiry), per-identity rate limiting, authorization, version
+ *    gate, schema validation and audit exactly as a local call does.
  */
 import { decodeJwt } from 'jose';
-import { Pool } from 'undici';
 import semver from 'semver';
 import type { AuditLog } from '../../src/audit/index.js';
 import { GatewayError } from '../../src/gateway/errors.js';
@@ -29,13 +28,18 @@ export interface CallHandlerDeps {
   policy: () => TrustPolicy;
   registry: Pick<Registry, 'versions'>;
   audit: Pick<AuditLog, 'append'>;
-  /** Our own gateway, reachable on loopback (`http://127.0.0.1:7300`). */
-  selfUrl: string;
+  /** Our own gateway's per-server endpoint, called in process. */
+  gateway: LocalGateway;
   /** Proves to our gateway that a peer token arrives over the federation link. */
   dispatchSecret: string;
 }
 
 const MODERN = '2026-07-28';
+
+/** The node's own gateway, as the call handler uses it. */
+export interface LocalGateway {
+  call(request: { slug: string; major: number; headers: Record<string, string>; body: string; signal: AbortSignal }): Promise<{ status: number; headers: Record<string, string | number>; body: string }>;
+}
 
 export interface CallHandler {
   handler: RequestHandler;
@@ -43,7 +47,6 @@ export interface CallHandler {
 }
 
 export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
-  const pool = new Pool(deps.selfUrl, { connections: 32, keepAliveTimeout: 30_000 });
   const buckets = new Map<string, { tokens: number; at: number }>();
 
   const refuse = async (request: RemoteCallRequest | undefined, alias: string, cause: string, error: GatewayError, claims?: Record<string, unknown>): Promise<Uint8Array> => {
@@ -120,14 +123,14 @@ export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
     if (!decision.allowed) {
       return refuse(request, context.alias, decision.reason, new GatewayError('trust_denied', `not exported to ${peer.alias}: ${decision.reason.replaceAll('_', ' ')}`, { data: { cause: decision.reason } }), claims);
     }
-    return encodeCallResponse(await dispatch(pool, request, deps.dispatchSecret, context.signal));
+    return encodeCallResponse(await dispatch(deps.gateway, request, deps.dispatchSecret, context.signal));
   };
 
-  return { handler, close: () => pool.close() };
+  return { handler, close: async () => undefined };
 }
 
 /** The call as a modern-era (stateless) MCP request to our own per-server endpoint. */
-async function dispatch(pool: Pool, request: RemoteCallRequest, dispatchSecret: string, signal: AbortSignal): Promise<RemoteCallResponse> {
+async function dispatch(gateway: LocalGateway, request: RemoteCallRequest, dispatchSecret: string, signal: AbortSignal): Promise<RemoteCallResponse> {
   const major = semver.major(request.version);
   const body = {
     jsonrpc: '2.0',
@@ -146,12 +149,11 @@ async function dispatch(pool: Pool, request: RemoteCallRequest, dispatchSecret: 
   };
   if (typeof request.params.name === 'string') headers['mcp-name'] = request.params.name;
   try {
-    const res = await pool.request({ path: `/mcp/v${major}/tools/${request.slug}/rpc`, method: 'POST', headers, body: JSON.stringify(body), signal });
-    const text = await res.body.text();
-    const type = String(res.headers['content-type'] ?? '');
-    return { status: res.statusCode, body: type.startsWith('text/event-stream') ? responseFromStream(text) : (JSON.parse(text) as Record<string, unknown>) };
+    const res = await gateway.call({ slug: request.slug, major, headers, body: JSON.stringify(body), signal });
+    const type = String(res.headers['content-type'] ?? res.headers['Content-Type'] ?? '');
+    return { status: res.status, body: type.startsWith('text/event-stream') ? responseFromStream(res.body) : (JSON.parse(res.body) as Record<string, unknown>) };
   } catch (err) {
-    const error = new GatewayError('upstream_unavailable', `the peer's gateway did not answer: ${(err as Error).message}`);
+    const error = new GatewayError('upstream_unavailable', `the gateway did not answer: ${(err as Error).message}`);
     return { status: error.status, body: { jsonrpc: '2.0', id: null, error: error.toRpcError() } };
   }
 }

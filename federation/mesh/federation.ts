@@ -30,7 +30,7 @@ import { findPeer, renderTrustDiff, TrustPolicyStore, type TrustPolicy, type Tru
 import { CALL_PROTOCOL } from '../remote/call-protocol.js';
 import { RemoteBackend, type TokenSource } from '../remote/remote-backend.js';
 import { RemoteDirectory, remoteSlug } from '../remote/remote-directory.js';
-import { remoteCallHandler } from './call-handler.js';
+import { remoteCallHandler, type LocalGateway } from './call-handler.js';
 import { manifestToolsFor } from './exports.js';
 import { peerTokenAuthenticator, type PeerTokenAuthenticator } from './peer-tokens.js';
 import { PeerVerifier, TOKEN_PATH } from './peer-verifier.js';
@@ -43,8 +43,8 @@ export interface FederationInit {
   identity: NodeIdentity;
   /** This node's entity id: its public URL. */
   entityId: string;
-  /** Our own gateway on loopback, where calls from peers are dispatched. */
-  selfUrl: string;
+  /** Our own gateway, where calls from peers are dispatched (in process). */
+  gateway: LocalGateway;
   /** libp2p listen multiaddrs. */
   listen: string[];
   registry: Registry;
@@ -196,7 +196,7 @@ export async function startFederation(init: FederationInit): Promise<Federation>
   };
 
   const dispatchSecret = randomBytes(32).toString('hex');
-  const calls = remoteCallHandler({ policy, registry, audit, selfUrl: init.selfUrl, dispatchSecret });
+  const calls = remoteCallHandler({ policy, registry, audit, gateway: init.gateway, dispatchSecret });
   await host.setPeers(pinned(policy()));
   await exchange.start();
   await host.handle(CALL_PROTOCOL, calls.handler);

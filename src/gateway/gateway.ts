@@ -22,6 +22,7 @@ import type { MethodHandlers } from './methods.js';
 import type { Metrics } from '../node/metrics.js';
 import { completeModernResult } from '../mcp/modern-result.js';
 import type { Identity } from '../auth/identity.js';
+import { exchangeInProcess, type InProcessRequest, type InProcessResponse } from './transport/in-process.js';
 import type { AuditRecorder } from './audit-recorder.js';
 
 export interface GatewayOptions {
@@ -165,6 +166,11 @@ export class Gateway {
         this.#drained = undefined;
       }
     }
+  }
+
+  /** One exchange without a socket (see in-process.ts): the node calling its own gateway. */
+  handleInProcess(request: InProcessRequest): Promise<InProcessResponse> {
+    return exchangeInProcess((req, res, endpoint) => this.handle(req, res, endpoint), request);
   }
 
   /** A URL under `/mcp/` that names no endpoint: still an MCP client, so a JSON-RPC 404, recorded like every refusal. */

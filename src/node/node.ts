@@ -228,7 +228,11 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
         trustDir: config.federation.trustDir,
         identity,
         entityId: publicUrl,
-        selfUrl: `http://${loopbackHost(config.listen.host)}:${port}`,
+        // The gateway exists once federation (which it serves) is up: bound late.
+        gateway: {
+          call: (r) =>
+            gateway.handleInProcess({ endpoint: { kind: 'server', slug: r.slug, major: r.major }, path: `/mcp/v${r.major}/tools/${r.slug}/rpc`, headers: r.headers, body: r.body, signal: r.signal }),
+        },
         listen: config.federation.listen,
         registry,
         audit,
@@ -373,9 +377,3 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   };
 }
 
-/** Where this node reaches its own listener (a wildcard listen address is reached on loopback). */
-function loopbackHost(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
-}

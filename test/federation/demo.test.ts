@@ -97,7 +97,7 @@ if (!existsSync(DEMO)) {
     t.match(out, /step 1, the allowed call — correlation id [0-9a-f-]{36}/);
     t.match(out, /sales +\d+ +call +tools\/call support\.tickets@1\.3\.0 search_tickets +oauth:sales-rep-alice \[sales-reps\]/);
     t.match(out, /sales +\d+ +outcome +tools\/call support\.tickets@1\.3\.0 search_tickets +ok +oauth:sales-rep-alice/);
-    t.match(out, /support +\d+ +peer +token_exchange +ok +peer:sales-rep-alice \[sales-desk\]/);
+    t.match(out, /support +\d+ +peer +token_exchange +ok +peer:example-corp:sales-rep-alice \[sales-desk\]/);
     t.match(out, /support +\d+ +call +tools\/call tickets@1\.3\.0 search_tickets +peer:example-corp:sales-rep-alice \[sales-desk\] +sales node \(http:\/\/127\.0\.0\.1:\d+\)/);
     t.match(out, /support +\d+ +outcome +tools\/call tickets@1\.3\.0 search_tickets +ok +peer:example-corp:sales-rep-alice/);
     t.match(out, /support +\d+ +rejection +tools\/call tickets@1\.3\.0 search_tickets +trust_denied +peer:example-corp:sales-manager-bob/);
