@@ -3,7 +3,7 @@
  * measured in this process with nothing else of the bench running:
  *
  * - `libp2pRoundTrip`: one request/response exchange over a pinned libp2p
- *   link (TCP + Noise + Yamux, a fresh stream per request, as remote calls
+ *   link (TCP + Noise + Yamux, streams pooled per peer and protocol, as remote calls
  *   and manifests use it), between two peer hosts in this process;
  * - `fsyncLatency`: a small append + fdatasync on the temp directory's disk,
  *   what each durable audit write waits for (a call's intent is synced

@@ -128,7 +128,7 @@ export function markdown(opts: {
   );
   const extras: string[] = [];
   if (probes.libp2p) {
-    extras.push(`| libp2p request/response, one fresh stream per request (two hosts in one process), p50 / p99 | ${fmt(probes.libp2p.p50Ms, 2)} / ${fmt(probes.libp2p.p99Ms, 2)} ms |`);
+    extras.push(`| libp2p request/response, streams pooled per peer (two hosts in one process), p50 / p99 | ${fmt(probes.libp2p.p50Ms, 2)} / ${fmt(probes.libp2p.p99Ms, 2)} ms |`);
   }
   if (probes.fsync) extras.push(`| append + fdatasync on the temp disk (one audit intent), p50 / p99 | ${fmt(probes.fsync.p50Ms, 2)} / ${fmt(probes.fsync.p99Ms, 2)} ms |`);
   if (cold) {
