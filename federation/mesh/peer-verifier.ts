@@ -29,6 +29,7 @@ export class PeerVerifier {
   readonly #allowInsecure: boolean;
   #resolver: TrustChainResolver | undefined;
   #anchorsKey = '';
+  #policyRef: TrustPolicy | undefined;
 
   constructor(policy: () => TrustPolicy, options: { allowInsecure: boolean }) {
     this.#policy = policy;
@@ -67,6 +68,9 @@ export class PeerVerifier {
   }
 
   #resolverFor(policy: TrustPolicy): TrustChainResolver | undefined {
+    // Asked on every remote call: the anchors are compared only when the policy object changed.
+    if (policy === this.#policyRef) return this.#resolver;
+    this.#policyRef = policy;
     const anchors: PinnedTrustAnchor[] = policy.trustAnchors.map((a) => ({
       entityId: a.entityId,
       ...(a.jwks ? { jwks: a.jwks as unknown as PinnedTrustAnchor['jwks'] } : {}),
