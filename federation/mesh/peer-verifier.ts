@@ -30,6 +30,8 @@ export class PeerVerifier {
   #resolver: TrustChainResolver | undefined;
   #anchorsKey = '';
   #policyRef: TrustPolicy | undefined;
+  /** Verified peers until their chain expires (asked on every remote call), for the policy they were checked under. */
+  #verified = new Map<string, { peer: VerifiedPeer; until: number; policy: TrustPolicy }>();
 
   constructor(policy: () => TrustPolicy, options: { allowInsecure: boolean }) {
     this.#policy = policy;
@@ -39,6 +41,8 @@ export class PeerVerifier {
   /** Resolves and checks `alias`'s trust chain (cached until it expires); `trust_denied` when it does not hold. */
   async verify(alias: string): Promise<VerifiedPeer> {
     const policy = this.#policy();
+    const hit = this.#verified.get(alias);
+    if (hit && hit.policy === policy && hit.until > Date.now() / 1000) return hit.peer;
     const peer = policy.peers.find((p) => p.alias === alias);
     if (!peer) throw new GatewayError('trust_denied', `${alias} is not a trusted peer`);
     const resolver = this.#resolverFor(policy);
@@ -59,12 +63,15 @@ export class PeerVerifier {
     if (node?.peer_id !== undefined && node.peer_id !== peer.peerId) {
       throw new GatewayError('trust_denied', `${alias}'s federation metadata names another peer id`, { data: { peer: alias } });
     }
-    return { alias, entityId: peer.entityId, tokenEndpoint: node?.token_endpoint ?? `${peer.entityId}${TOKEN_PATH}`, anchor: chain.anchor };
+    const verified = { alias, entityId: peer.entityId, tokenEndpoint: node?.token_endpoint ?? `${peer.entityId}${TOKEN_PATH}`, anchor: chain.anchor };
+    this.#verified.set(alias, { peer: verified, until: chain.expiresAt, policy });
+    return verified;
   }
 
   /** Forget a peer's resolved chain (it reconnected, or the policy changed). */
   invalidate(entityId: string): void {
     this.#resolver?.invalidate(entityId);
+    for (const [alias, hit] of this.#verified) if (hit.peer.entityId === entityId) this.#verified.delete(alias);
   }
 
   #resolverFor(policy: TrustPolicy): TrustChainResolver | undefined {
