@@ -194,6 +194,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
   let auth: NodeAuth;
   /** Undoes a start that failed after the listener was bound. */
   const abortStart = async (): Promise<void> => {
+    await federation?.stop().catch(() => undefined);
     server.close();
     await authorizationServer?.close();
     await backends.close();
@@ -296,7 +297,6 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
       await federation.start();
       logger.log('info', 'federation started', { peerId: federation.peerId, multiaddrs: federation.multiaddrs() });
     } catch (err) {
-      await federation.stop().catch(() => undefined);
       await abortStart();
       throw err;
     }
