@@ -31,19 +31,21 @@
  * by unrelated processes during a window, a warning is printed when it is high). Exit status 1 if setup fails or any request
  * failed (the numbers of a bench with errors are not valid).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
+import {
+  Child, childPids, childTails, cleanup, CLK_TCK, cpuOfAll, cpuSplit, percentile, ROOT, round, SetupError, trackTempDir,
+} from './bench/processes.js';
+import { driveLoad, headerOf, isObject, parseRpc, type EchoRequest, type LoadResult } from './bench/load.js';
+import { summarizeProfile, type ProfileSummary } from './bench/profile-summary.js';
 
 // --- configuration -----------------------------------------------------------
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PATHS = {
   toolmesh: join(ROOT, 'dist/src/cli/main.js'),
   rawBackend: fileURLToPath(new URL('./bench/raw-backend.js', import.meta.url)),
@@ -58,10 +60,6 @@ function envNumber(name: string, fallback: number, min: number, max: number): nu
   const n = raw === undefined || raw === '' ? fallback : Number(raw);
   if (!Number.isFinite(n)) throw new SetupError(`${name}: not a number: ${raw}`);
   return Math.min(max, Math.max(min, n));
-}
-
-class SetupError extends Error {
-  override name = 'SetupError';
 }
 
 const MODERN = '2026-07-28';
@@ -81,172 +79,6 @@ const SCENARIO_LABELS: Record<ScenarioId, string> = {
   g: '(g) Toolmesh → raw HTTP backend, tenant API key caller',
 };
 
-// --- child processes -----------------------------------------------------------
-
-const children = new Set<Child>();
-const tempDirs: string[] = [];
-
-class Child {
-  readonly proc: ChildProcess;
-  readonly name: string;
-  readonly #tail: string[] = [];
-  readonly #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
-  readonly exited: Promise<number | null>;
-  #exitCode: number | null | undefined;
-
-  constructor(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-    this.name = name;
-    // Own process group, so a grandchild (the stdio server) can be reaped with it.
-    this.proc = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    children.add(this);
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (!line) continue;
-        this.#tail.push(line);
-        if (this.#tail.length > 40) this.#tail.shift();
-        for (let i = this.#waiters.length - 1; i >= 0; i--) {
-          const m = this.#waiters[i]!.re.exec(line);
-          if (m) {
-            this.#waiters[i]!.resolve(m);
-            this.#waiters.splice(i, 1);
-          }
-        }
-      }
-    };
-    this.proc.stdout!.on('data', onData);
-    this.proc.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => {
-      this.proc.once('exit', (code, signal) => {
-        this.#exitCode = code ?? (signal ? -1 : null);
-        resolve(code);
-      });
-      this.proc.once('error', (err) => {
-        this.#tail.push(`spawn error: ${err.message}`);
-        this.#exitCode = -1;
-        resolve(-1);
-      });
-    });
-  }
-
-  get pid(): number {
-    if (this.proc.pid === undefined) throw new SetupError(`${this.name}: not running`);
-    return this.proc.pid;
-  }
-
-  get tail(): string {
-    return this.#tail.join('\n');
-  }
-
-  /** Resolves with the first output line matching `re`; rejects on exit or timeout. */
-  waitFor(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    for (const line of this.#tail) {
-      const m = re.exec(line);
-      if (m) return Promise.resolve(m);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SetupError(`${this.name}: no ${re} within ${timeoutMs} ms\n${this.tail}`)), timeoutMs);
-      this.#waiters.push({
-        re,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-      void this.exited.then((code) => {
-        clearTimeout(timer);
-        reject(new SetupError(`${this.name} exited (${code}) during start-up\n${this.tail}`));
-      });
-    });
-  }
-
-  /** SIGTERM, then SIGKILL of the whole group after `graceMs`. */
-  async stop(graceMs = 5_000): Promise<void> {
-    children.delete(this);
-    if (this.#exitCode === undefined && this.proc.pid !== undefined) {
-      this.proc.kill('SIGTERM');
-      const timer = setTimeout(() => killGroup(this.proc.pid!), graceMs);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    // Whatever the child left behind in its group (e.g. a stdio server).
-    if (this.proc.pid !== undefined) killGroup(this.proc.pid);
-  }
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // Group already gone.
-  }
-}
-
-async function cleanup(): Promise<void> {
-  await Promise.allSettled([...children].map((c) => c.stop()));
-  await Promise.allSettled(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
-}
-
-// --- /proc accounting ------------------------------------------------------------
-
-const CLK_TCK = (() => {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime and stime of one process (all its threads), in µs. */
-function cpuSplit(pid: number): { user: number; sys: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(fields[11]) * 1e6) / CLK_TCK, sys: (Number(fields[12]) * 1e6) / CLK_TCK };
-}
-
-/** utime+stime of one process, in µs. */
-function cpuMicros(pid: number): number {
-  const { user, sys } = cpuSplit(pid);
-  return user + sys;
-}
-
-/** Direct children of `pid` (e.g. the stdio server a proxy spawned). */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    }
-  } catch {
-    // Process gone or /proc not readable.
-  }
-  return out;
-}
-
-/** Busy and total CPU time of the whole machine (all cores), in µs, from /proc/stat. */
-function machineMicros(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is already in user)
-  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (v[3] ?? 0) + (v[4] ?? 0);
-  return { busy: ((total - idle) * 1e6) / CLK_TCK, total: (total * 1e6) / CLK_TCK };
-}
-
-function cpuOfAll(pids: number[]): number {
-  let sum = 0;
-  for (const pid of pids) {
-    try {
-      sum += cpuMicros(pid);
-    } catch {
-      // A pid that vanished contributes nothing.
-    }
-  }
-  return sum;
-}
-
 // --- load generator ----------------------------------------------------------------
 
 interface Target {
@@ -262,37 +94,25 @@ interface Target {
   headers?: Record<string, string>;
 }
 
-interface Caller {
-  headers: Record<string, string>;
-  prefix: string;
-  suffix: string;
-  nextId: number;
+/** One concurrent caller: its own ids, and its session (legacy era). */
+interface Caller extends EchoRequest {
   sessionId: string | undefined;
 }
 
-class Stats {
-  ok = 0;
-  errors = 0;
-  readonly errorKinds = new Map<string, number>();
-  latencies: number[] = [];
-
-  fail(kind: string): void {
-    this.errors++;
-    this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
-  }
+function caller(headers: Record<string, string>, suffix: string, sessionId: string | undefined): Caller {
+  let nextId = 0;
+  return { headers, body: (id) => '{"jsonrpc":"2.0","id":' + id + suffix, text: ECHO_TEXT, nextId: () => ++nextId, sessionId };
 }
 
 const BASE_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 function modernCaller(extra: Record<string, string> = {}): Caller {
   const meta = JSON.stringify({ 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} });
-  return {
-    headers: { ...BASE_HEADERS, 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'echo', ...extra },
-    prefix: '{"jsonrpc":"2.0","id":',
-    suffix: `,"method":"tools/call","params":{"name":"echo","arguments":${ARGS_JSON},"_meta":${meta}}}`,
-    nextId: 0,
-    sessionId: undefined,
-  };
+  return caller(
+    { ...BASE_HEADERS, 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'echo', ...extra },
+    `,"method":"tools/call","params":{"name":"echo","arguments":${ARGS_JSON},"_meta":${meta}}}`,
+    undefined,
+  );
 }
 
 /** A legacy session: initialize, then notifications/initialized. */
@@ -314,101 +134,13 @@ async function legacyCaller(pool: Pool, path: string, n: number): Promise<Caller
   const note = await pool.request({ path, method: 'POST', headers, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
   await note.body.dump();
   if (note.statusCode >= 300) throw new SetupError(`notifications/initialized #${n}: HTTP ${note.statusCode}`);
-  return {
-    headers,
-    prefix: '{"jsonrpc":"2.0","id":',
-    suffix: `,"method":"tools/call","params":{"name":"echo","arguments":${ARGS_JSON}}}`,
-    nextId: 0,
-    sessionId,
-  };
+  return caller(headers, `,"method":"tools/call","params":{"name":"echo","arguments":${ARGS_JSON}}}`, sessionId);
 }
 
-function headerOf(v: string | string[] | undefined): string {
-  return v === undefined ? '' : typeof v === 'string' ? v : (v[0] ?? '');
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The JSON-RPC message answering `id`, from a JSON or an SSE body. */
-function parseRpc(contentType: string, text: string, id: number): Record<string, unknown> | undefined {
-  if (contentType.startsWith('text/event-stream')) {
-    for (const block of text.split(/\r?\n\r?\n/)) {
-      const data = block
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(l[5] === ' ' ? 6 : 5))
-        .join('\n');
-      if (!data) continue;
-      const msg = JSON.parse(data) as unknown;
-      if (isObject(msg) && msg.id === id && ('result' in msg || 'error' in msg)) return msg;
-    }
-    return undefined;
-  }
-  const msg = JSON.parse(text) as unknown;
-  return isObject(msg) ? msg : undefined;
-}
-
-/** Undefined when `text` is the successful echo result for `id`, else an error kind. */
-function verify(status: number, contentType: string, text: string, id: number): string | undefined {
-  if (status !== 200) return `HTTP ${status}: ${text.slice(0, 160)}`;
-  let msg: Record<string, unknown> | undefined;
-  try {
-    msg = parseRpc(contentType, text, id);
-  } catch {
-    return 'body is not JSON';
-  }
-  if (!msg) return 'no JSON-RPC response in body';
-  if (msg.jsonrpc !== '2.0' || msg.id !== id) return 'wrong jsonrpc/id';
-  if (isObject(msg.error)) return `rpc error ${String(msg.error.code)}: ${String(msg.error.message).slice(0, 120)}`;
-  const result = msg.result;
-  if (!isObject(result)) return 'no result';
-  if (result.isError === true) return `isError result: ${JSON.stringify(result.content).slice(0, 160)}`;
-  const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
-  if (!isObject(first) || first.text !== ECHO_TEXT) return 'result does not echo the argument';
-  return undefined;
-}
-
-async function callLoop(pool: Pool, path: string, caller: Caller, until: number, stats: Stats): Promise<void> {
-  while (performance.now() < until) {
-    const id = ++caller.nextId;
-    const t0 = performance.now();
-    try {
-      const res = await pool.request({ path, method: 'POST', headers: caller.headers, body: caller.prefix + id + caller.suffix });
-      const text = await res.body.text();
-      const elapsed = performance.now() - t0;
-      const problem = verify(res.statusCode, headerOf(res.headers['content-type']), text, id);
-      if (problem === undefined) {
-        stats.ok++;
-        stats.latencies.push(elapsed);
-      } else stats.fail(problem);
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      stats.fail(`transport: ${e.code ?? e.message}`);
-      await new Promise((r) => setTimeout(r, 10)); // do not spin on a dead socket
-    }
-  }
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-interface RunResult {
+interface RunResult
+  extends Pick<LoadResult, 'concurrency' | 'seconds' | 'requests' | 'errors' | 'warmupErrors' | 'errorKinds' | 'rps' | 'p50Ms' | 'p99Ms' | 'meanMs'> {
   scenario: ScenarioId;
   label: string;
-  concurrency: number;
-  seconds: number;
-  requests: number;
-  errors: number;
-  warmupErrors: number;
-  errorKinds: Record<string, number>;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  meanMs: number;
   proxyCpuUsPerCall: number | null;
   /** The kernel's share (stime) of proxyCpuUsPerCall; the user/sys split is tick-sampled, so approximate. */
   proxySysUsPerCall: number | null;
@@ -425,29 +157,19 @@ async function run(target: Target, concurrency: number, seconds: number, warmupS
     for (let i = 0; i < concurrency; i++) {
       callers.push(target.era === 'modern' ? modernCaller(target.headers) : await legacyCaller(pool, target.path, i));
     }
-    const warm = new Stats();
-    if (warmupSeconds > 0) {
-      const until = performance.now() + warmupSeconds * 1000;
-      await Promise.all(callers.map((c) => callLoop(pool, target.path, c, until, warm)));
-    }
-    const stats = new Stats();
-    const backendPids = target.backendPids();
-    const proxyBefore = target.proxyPid === undefined ? { user: 0, sys: 0 } : cpuSplit(target.proxyPid);
-    const backendBefore = cpuOfAll(backendPids);
-    const loadGenBefore = process.cpuUsage();
-    const machineBefore = machineMicros();
-    const start = performance.now();
-    const until = start + seconds * 1000;
-    await Promise.all(callers.map((c) => callLoop(pool, target.path, c, until, stats)));
-    const elapsed = (performance.now() - start) / 1000;
-    const proxyAfter = target.proxyPid === undefined ? { user: 0, sys: 0 } : cpuSplit(target.proxyPid);
-    const proxySys = proxyAfter.sys - proxyBefore.sys;
-    const proxyCpu = proxyAfter.user - proxyBefore.user + proxySys;
-    const backendCpu = cpuOfAll(backendPids) - backendBefore;
-    const loadGenUsage = process.cpuUsage(loadGenBefore);
-    const loadGenCpu = loadGenUsage.user + loadGenUsage.system;
-    const machineAfter = machineMicros();
-    const machineBusy = machineAfter.busy - machineBefore.busy;
+    const w = await driveLoad(pool, target.path, callers, seconds, warmupSeconds, () => {
+      const backendPids = target.backendPids();
+      const proxyBefore = target.proxyPid === undefined ? { user: 0, sys: 0 } : cpuSplit(target.proxyPid);
+      const backendBefore = cpuOfAll(backendPids);
+      return () => {
+        const proxyAfter = target.proxyPid === undefined ? { user: 0, sys: 0 } : cpuSplit(target.proxyPid);
+        const proxySys = proxyAfter.sys - proxyBefore.sys;
+        return { backendPids, proxySys, proxyCpu: proxyAfter.user - proxyBefore.user + proxySys, backendCpu: cpuOfAll(backendPids) - backendBefore };
+      };
+    });
+    const { backendPids, proxySys, proxyCpu, backendCpu } = w.measured;
+    const { stats, warm, elapsed, loadGenUs: loadGenCpu } = w;
+    const machineBusy = w.machine.busy;
     const wallUs = elapsed * 1e6;
     const cores = (us: number) => round(us / wallUs, 2);
 
@@ -462,7 +184,7 @@ async function run(target: Target, concurrency: number, seconds: number, warmupS
       );
     }
 
-    const sorted = Float64Array.from(stats.latencies).sort();
+    const sorted = w.sorted;
     const calls = stats.ok + stats.errors;
     const mean = stats.latencies.reduce((a, b) => a + b, 0) / Math.max(1, stats.latencies.length);
     return {
@@ -473,7 +195,7 @@ async function run(target: Target, concurrency: number, seconds: number, warmupS
       requests: stats.ok,
       errors: stats.errors,
       warmupErrors: warm.errors,
-      errorKinds: Object.fromEntries([...stats.errorKinds, ...[...warm.errorKinds].map(([k, v]) => [`warm-up: ${k}`, v] as const)]),
+      errorKinds: w.errorKinds,
       rps: round(stats.ok / elapsed, 1),
       p50Ms: round(percentile(sorted, 0.5), 3),
       p99Ms: round(percentile(sorted, 0.99), 3),
@@ -487,17 +209,12 @@ async function run(target: Target, concurrency: number, seconds: number, warmupS
         backend: cores(backendCpu),
         loadGen: cores(loadGenCpu),
         other: Math.max(0, cores(machineBusy - proxyCpu - backendCpu - loadGenCpu)),
-        capacity: round((machineAfter.total - machineBefore.total) / wallUs, 2),
+        capacity: round(w.machine.total / wallUs, 2),
       },
     };
   } finally {
     await pool.destroy();
   }
-}
-
-function round(n: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
 }
 
 // --- setup ---------------------------------------------------------------------------
@@ -527,7 +244,7 @@ async function startFloorProxy(backendUrl: string): Promise<{ child: Child; orig
 
 async function startToolmesh(profileDir: string | undefined): Promise<{ child: Child; url: string; token: string; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'toolmesh-bench-'));
-  tempDirs.push(dataDir);
+  trackTempDir(dataDir);
   const unlimited = { perMinute: 1e9, burst: 1e9 };
   await writeFile(
     join(dataDir, 'config.json'),
@@ -626,77 +343,20 @@ async function startMcpProxy(): Promise<{ child: Child; origin: string }> {
 
 // --- CPU profile summary ------------------------------------------------------------
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
+type ProfileRow = ProfileSummary['topFunctions'][number];
 
-interface ProfileSummary {
+/** The gateway's profile: areas, top functions and top functions of src/. */
+interface GatewayProfile {
   file: string;
   totalMs: number;
-  byArea: Array<{ area: string; ms: number; pct: number }>;
-  topFunctions: Array<{ fn: string; where: string; ms: number; pct: number }>;
-  topSrcFunctions: Array<{ fn: string; where: string; ms: number; pct: number }>;
+  byArea: ProfileSummary['byArea'];
+  topFunctions: ProfileRow[];
+  topSrcFunctions: ProfileRow[];
 }
 
-function area(url: string, fn: string): string {
-  if (!url) return fn.startsWith('(') ? fn : '(native)';
-  if (url.startsWith('node:')) return 'node: internals';
-  const nm = url.lastIndexOf('/node_modules/');
-  if (nm >= 0) {
-    const rest = url.slice(nm + 14).split('/');
-    return `node_modules/${rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
-  }
-  const src = url.indexOf('/dist/src/');
-  if (src >= 0) return `src/${url.slice(src + 10).split('/')[0]}`;
-  return 'other';
-}
-
-function where(url: string, line: number): string {
-  const src = url.indexOf('/dist/src/');
-  if (src >= 0) return `src/${url.slice(src + 10).replace(/\.js$/, '.ts')} (js:${line + 1})`;
-  const nm = url.lastIndexOf('/node_modules/');
-  if (nm >= 0) return `${url.slice(nm + 1)}:${line + 1}`;
-  return url ? `${url}:${line + 1}` : '';
-}
-
-function summarizeProfile(file: string): ProfileSummary {
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i]!;
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  }
-  const fns = new Map<string, { fn: string; where: string; us: number; src: boolean }>();
-  const areas = new Map<string, number>();
-  let total = 0;
-  for (const [id, us] of self) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    if (functionName === '(idle)') continue;
-    total += us;
-    const a = area(url, functionName);
-    areas.set(a, (areas.get(a) ?? 0) + us);
-    const key = `${functionName}@${url}:${lineNumber}`;
-    const entry = fns.get(key) ?? { fn: functionName || '(anonymous)', where: where(url, lineNumber), us: 0, src: url.includes('/dist/src/') };
-    entry.us += us;
-    fns.set(key, entry);
-  }
-  const pct = (us: number) => round((100 * us) / Math.max(1, total), 1);
-  const fnRow = (e: { fn: string; where: string; us: number }) => ({ fn: e.fn, where: e.where, ms: round(e.us / 1000, 1), pct: pct(e.us) });
-  const sortedFns = [...fns.values()].sort((x, y) => y.us - x.us);
-  return {
-    file: relative(ROOT, file),
-    totalMs: round(total / 1000, 1),
-    byArea: [...areas].sort((x, y) => y[1] - x[1]).slice(0, 15).map(([a, us]) => ({ area: a, ms: round(us / 1000, 1), pct: pct(us) })),
-    topFunctions: sortedFns.slice(0, 20).map(fnRow),
-    topSrcFunctions: sortedFns.filter((e) => e.src).slice(0, 15).map(fnRow),
-  };
+function gatewayProfile(file: string): GatewayProfile {
+  const s = summarizeProfile(file, { top: 15, topFunctions: 20, srcFunctions: 15 });
+  return { file: relative(ROOT, file), totalMs: s.totalMs, byArea: s.byArea, topFunctions: s.topFunctions, topSrcFunctions: s.topSrcFunctions ?? [] };
 }
 
 // --- report ---------------------------------------------------------------------------
@@ -810,7 +470,7 @@ async function main(): Promise<number> {
   let profileDir: string | undefined;
   if (profile && needToolmesh) {
     profileDir = await mkdtemp(join(tmpdir(), 'toolmesh-bench-prof-'));
-    tempDirs.push(profileDir);
+    trackTempDir(profileDir);
   }
   const toolmesh = needToolmesh ? await startToolmesh(profileDir) : undefined;
   if (toolmesh && raw && scenarios.includes('b')) {
@@ -905,14 +565,14 @@ async function main(): Promise<number> {
   }
 
   // Stop the gateway first when profiling: the profile is written at exit.
-  let profileSummary: ProfileSummary | undefined;
+  let profileSummary: GatewayProfile | undefined;
   if (toolmesh && profileDir) {
     await toolmesh.child.stop(15_000);
     const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
     if (file) {
       const kept = join(ROOT, 'dist/bench-gateway.cpuprofile');
       await writeFile(kept, await readFile(join(profileDir, file)));
-      profileSummary = summarizeProfile(kept);
+      profileSummary = gatewayProfile(kept);
     } else log('no CPU profile was written by the gateway');
   }
 
@@ -989,7 +649,8 @@ main().then(
   async (err: unknown) => {
     process.stderr.write(`[bench] failed: ${err instanceof Error ? err.message : String(err)}\n`);
     if (!(err instanceof SetupError) && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-    for (const c of children) if (c.tail) process.stderr.write(`--- ${c.name} output (tail) ---\n${c.tail}\n`);
+    const tails = childTails();
+    if (tails) process.stderr.write(tails + '\n');
     await cleanup();
     process.exit(1);
   },

@@ -1,5 +1,5 @@
 /**
- * The load generator of `bench-federation`: modern-era `tools/call echo`
+ * The load generator of `bench` and `bench-federation`: `tools/call echo`
  * over keep-alive HTTP (undici Pool, one connection per concurrent caller),
  * a warm-up, then a fixed window; every answer is checked to be the JSON-RPC
  * result echoing the argument. CPU of the named processes is read from
@@ -38,7 +38,7 @@ export interface LoadResult {
   coresBusy: Record<string, number>;
 }
 
-class Stats {
+export class Stats {
   ok = 0;
   errors = 0;
   readonly kinds = new Map<string, number>();
@@ -50,8 +50,18 @@ class Stats {
   }
 }
 
-/** The request of one caller: fixed headers, a body with a fresh id per call. */
-export function echoRequest(bearer: string | undefined): { headers: Record<string, string>; body: (id: number) => string } {
+/** What one caller sends: fixed headers and a body with a fresh id per call. */
+export interface EchoRequest {
+  headers: Record<string, string>;
+  body: (id: number) => string;
+  /** The argument the answer must echo (default {@link ECHO_TEXT}). */
+  text?: string;
+  /** The id of this caller's next call (default: one counter shared by all callers). */
+  nextId?: () => number;
+}
+
+/** The modern-era request of one caller. */
+export function echoRequest(bearer: string | undefined): EchoRequest {
   const meta = JSON.stringify({ 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} });
   const prefix = '{"jsonrpc":"2.0","id":';
   const suffix = `,"method":"tools/call","params":{"name":"echo","arguments":${JSON.stringify({ text: ECHO_TEXT })},"_meta":${meta}}}`;
@@ -68,12 +78,12 @@ export function echoRequest(bearer: string | undefined): { headers: Record<strin
   };
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The JSON-RPC message answering `id`, from a JSON or an SSE body. */
-function parseRpc(contentType: string, text: string, id: number): Record<string, unknown> | undefined {
+export function parseRpc(contentType: string, text: string, id: number): Record<string, unknown> | undefined {
   if (contentType.startsWith('text/event-stream')) {
     for (const block of text.split(/\r?\n\r?\n/)) {
       const data = block
@@ -91,8 +101,8 @@ function parseRpc(contentType: string, text: string, id: number): Record<string,
   return isObject(msg) ? msg : undefined;
 }
 
-/** Undefined when `text` is the echo result for `id`, else what is wrong. */
-export function verifyEcho(status: number, contentType: string, text: string, id: number): string | undefined {
+/** Undefined when `text` is the result for `id` echoing `expected`, else what is wrong. */
+export function verifyEcho(status: number, contentType: string, text: string, id: number, expected = ECHO_TEXT): string | undefined {
   if (status !== 200) return `HTTP ${status}: ${text.slice(0, 160)}`;
   let msg: Record<string, unknown> | undefined;
   try {
@@ -107,25 +117,25 @@ export function verifyEcho(status: number, contentType: string, text: string, id
   if (!isObject(result)) return 'no result';
   if (result.isError === true) return `isError result: ${JSON.stringify(result.content).slice(0, 160)}`;
   const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
-  if (!isObject(first) || first.text !== ECHO_TEXT) return 'result does not echo the argument';
+  if (!isObject(first) || first.text !== expected) return 'result does not echo the argument';
   return undefined;
 }
 
-function headerOf(v: string | string[] | undefined): string {
+export function headerOf(v: string | string[] | undefined): string {
   return v === undefined ? '' : typeof v === 'string' ? v : (v[0] ?? '');
 }
 
 let nextId = 0;
 
 /** One checked call; its latency in ms, or what went wrong. */
-export async function callOnce(pool: Pool, path: string, req: ReturnType<typeof echoRequest>): Promise<{ ms: number; problem?: string }> {
-  const id = ++nextId;
+export async function callOnce(pool: Pool, path: string, req: EchoRequest): Promise<{ ms: number; problem?: string }> {
+  const id = req.nextId ? req.nextId() : ++nextId;
   const t0 = performance.now();
   try {
     const res = await pool.request({ path, method: 'POST', headers: req.headers, body: req.body(id) });
     const text = await res.body.text();
     const ms = performance.now() - t0;
-    const problem = verifyEcho(res.statusCode, headerOf(res.headers['content-type']), text, id);
+    const problem = verifyEcho(res.statusCode, headerOf(res.headers['content-type']), text, id, req.text);
     return problem === undefined ? { ms } : { ms, problem };
   } catch (err) {
     const e = err as Error & { code?: string };
@@ -133,7 +143,7 @@ export async function callOnce(pool: Pool, path: string, req: ReturnType<typeof 
   }
 }
 
-async function callLoop(pool: Pool, path: string, req: ReturnType<typeof echoRequest>, until: number, stats: Stats): Promise<void> {
+async function callLoop(pool: Pool, path: string, req: EchoRequest, until: number, stats: Stats): Promise<void> {
   while (performance.now() < until) {
     const { ms, problem } = await callOnce(pool, path, req);
     if (problem === undefined) {
@@ -146,49 +156,96 @@ async function callLoop(pool: Pool, path: string, req: ReturnType<typeof echoReq
   }
 }
 
+/** A warm-up and a measured window of {@link driveLoad}. */
+export interface LoadWindow<T> {
+  warm: Stats;
+  stats: Stats;
+  /** Seconds the measured window lasted. */
+  elapsed: number;
+  /** What `measure` reported for the window. */
+  measured: T;
+  /** CPU µs of this process (the load generator) during the window. */
+  loadGenUs: number;
+  /** Busy and total CPU µs of the whole machine during the window. */
+  machine: { busy: number; total: number };
+  /** The window's latencies (ms), ascending. */
+  sorted: Float64Array;
+  /** Error kinds of the window, then of the warm-up (prefixed `warm-up: `). */
+  errorKinds: Record<string, number>;
+}
+
+/**
+ * Warm-up, then the measured window: one call loop per request (so one per
+ * concurrent caller). `measure` is called just before the window starts; the
+ * function it returns, just after it ends.
+ */
+export async function driveLoad<T>(
+  pool: Pool,
+  path: string,
+  requests: EchoRequest[],
+  seconds: number,
+  warmupSeconds: number,
+  measure: () => () => T,
+): Promise<LoadWindow<T>> {
+  const warm = new Stats();
+  if (warmupSeconds > 0) {
+    const until = performance.now() + warmupSeconds * 1000;
+    await Promise.all(requests.map((req) => callLoop(pool, path, req, until, warm)));
+  }
+  const stats = new Stats();
+  const measureEnd = measure();
+  const loadGenBefore = process.cpuUsage();
+  const machineBefore = machineMicros();
+  const start = performance.now();
+  const until = start + seconds * 1000;
+  await Promise.all(requests.map((req) => callLoop(pool, path, req, until, stats)));
+  const elapsed = (performance.now() - start) / 1000;
+  const measured = measureEnd();
+  const lg = process.cpuUsage(loadGenBefore);
+  const machineAfter = machineMicros();
+  return {
+    warm,
+    stats,
+    elapsed,
+    measured,
+    loadGenUs: lg.user + lg.system,
+    machine: { busy: machineAfter.busy - machineBefore.busy, total: machineAfter.total - machineBefore.total },
+    sorted: Float64Array.from(stats.latencies).sort(),
+    errorKinds: Object.fromEntries([...stats.kinds, ...[...warm.kinds].map(([k, v]) => [`warm-up: ${k}`, v] as const)]),
+  };
+}
+
 /** Runs one row: warm-up, then the measured window at `concurrency`. */
 export async function runLoad(target: LoadTarget, concurrency: number, seconds: number, warmupSeconds: number): Promise<LoadResult> {
   const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const req = echoRequest(target.bearer);
   try {
-    const warm = new Stats();
-    if (warmupSeconds > 0) {
-      const until = performance.now() + warmupSeconds * 1000;
-      await Promise.all(Array.from({ length: concurrency }, () => callLoop(pool, target.path, req, until, warm)));
-    }
-    const stats = new Stats();
     const labels = Object.keys(target.pids);
-    const before = labels.map((l) => cpuMicros(target.pids[l]!));
-    const loadGenBefore = process.cpuUsage();
-    const machineBefore = machineMicros();
-    const start = performance.now();
-    const until = start + seconds * 1000;
-    await Promise.all(Array.from({ length: concurrency }, () => callLoop(pool, target.path, req, until, stats)));
-    const elapsed = (performance.now() - start) / 1000;
-    const used = labels.map((l, i) => cpuMicros(target.pids[l]!) - before[i]!);
-    const lg = process.cpuUsage(loadGenBefore);
-    const machineAfter = machineMicros();
-    const wallUs = elapsed * 1e6;
-    const calls = stats.ok + stats.errors;
-    const sorted = Float64Array.from(stats.latencies).sort();
-    const measured = used.reduce((a, b) => a + b, 0) + lg.user + lg.system;
+    const w = await driveLoad(pool, target.path, Array.from({ length: concurrency }, () => req), seconds, warmupSeconds, () => {
+      const before = labels.map((l) => cpuMicros(target.pids[l]!));
+      return () => labels.map((l, i) => cpuMicros(target.pids[l]!) - before[i]!);
+    });
+    const used = w.measured;
+    const wallUs = w.elapsed * 1e6;
+    const calls = w.stats.ok + w.stats.errors;
+    const measured = used.reduce((a, b) => a + b, 0) + w.loadGenUs;
     const coresBusy: Record<string, number> = {};
     labels.forEach((l, i) => (coresBusy[l] = round(used[i]! / wallUs, 2)));
-    coresBusy.loadGen = round((lg.user + lg.system) / wallUs, 2);
-    coresBusy.other = Math.max(0, round((machineAfter.busy - machineBefore.busy - measured) / wallUs, 2));
-    coresBusy.capacity = round((machineAfter.total - machineBefore.total) / wallUs, 2);
+    coresBusy.loadGen = round(w.loadGenUs / wallUs, 2);
+    coresBusy.other = Math.max(0, round((w.machine.busy - measured) / wallUs, 2));
+    coresBusy.capacity = round(w.machine.total / wallUs, 2);
     return {
       concurrency,
-      seconds: round(elapsed, 3),
-      requests: stats.ok,
-      errors: stats.errors,
-      warmupErrors: warm.errors,
-      errorKinds: Object.fromEntries([...stats.kinds, ...[...warm.kinds].map(([k, v]) => [`warm-up: ${k}`, v] as const)]),
-      rps: round(stats.ok / elapsed, 1),
-      p50Ms: round(percentile(sorted, 0.5), 3),
-      p90Ms: round(percentile(sorted, 0.9), 3),
-      p99Ms: round(percentile(sorted, 0.99), 3),
-      meanMs: round(stats.latencies.reduce((a, b) => a + b, 0) / Math.max(1, stats.latencies.length), 3),
+      seconds: round(w.elapsed, 3),
+      requests: w.stats.ok,
+      errors: w.stats.errors,
+      warmupErrors: w.warm.errors,
+      errorKinds: w.errorKinds,
+      rps: round(w.stats.ok / w.elapsed, 1),
+      p50Ms: round(percentile(w.sorted, 0.5), 3),
+      p90Ms: round(percentile(w.sorted, 0.9), 3),
+      p99Ms: round(percentile(w.sorted, 0.99), 3),
+      meanMs: round(w.stats.latencies.reduce((a, b) => a + b, 0) / Math.max(1, w.stats.latencies.length), 3),
       cpuUsPerCall: Object.fromEntries(labels.map((l, i) => [l, calls === 0 ? null : round(used[i]! / calls, 1)])),
       coresBusy,
     };

@@ -7,55 +7,18 @@
  * `toolmesh start --trust DIR`.
  */
 import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadOrCreateIdentity } from '../../src/node/identity.js';
-import { peerIdFromNodeIdentity } from '../../federation/peer/index.js';
+import { planNodeIn, type NodePlan } from '../lib/mesh-plan.js';
 import { Child, ROOT, SetupError, trackTempDir } from './processes.js';
 
-export interface NodePlan {
-  alias: string;
-  namespace: string;
-  dataDir: string;
-  trustDir: string;
-  peerId: string;
-  httpPort: number;
-  p2pPort: number;
-  entityId: string;
-  multiaddr: string;
-}
+export { freePort, type NodePlan } from '../lib/mesh-plan.js';
 
-/** A free loopback TCP port (closed again at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A data directory with the node's identity in it, and its ports and ids. */
+/** A data directory (removed at cleanup) with the node's identity in it, and its ports and ids. */
 export async function planNode(alias: string, namespace = `${alias}-org`): Promise<NodePlan> {
   const dataDir = trackTempDir(await mkdtemp(join(tmpdir(), `toolmesh-bench-fed-${alias}-`)));
-  const { identity } = await loadOrCreateIdentity(dataDir);
-  const httpPort = await freePort();
-  const p2pPort = await freePort();
-  return {
-    alias,
-    namespace,
-    dataDir,
-    trustDir: join(dataDir, 'trust'),
-    peerId: peerIdFromNodeIdentity(identity).toString(),
-    httpPort,
-    p2pPort,
-    entityId: `http://127.0.0.1:${httpPort}`,
-    multiaddr: `/ip4/127.0.0.1/tcp/${p2pPort}`,
-  };
+  return planNodeIn(alias, namespace, dataDir, join(dataDir, 'trust'));
 }
 
 export interface PeerSpec {

@@ -1,13 +1,11 @@
 /**
- * Benchmark plumbing shared by `bench-federation`: child processes that are
- * always reaped (own process group, SIGTERM then SIGKILL), temporary
- * directories that are always removed, and CPU accounting from /proc.
- *
- * A small copy of what `scripts/bench.ts` keeps inline, so this bench does
- * not depend on (or change) that file.
+ * Benchmark plumbing shared by `bench` and `bench-federation`: child
+ * processes that are always reaped (own process group, SIGTERM then
+ * SIGKILL), temporary directories that are always removed, and CPU
+ * accounting from /proc.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -142,14 +140,18 @@ export async function cleanup(): Promise<void> {
   tempDirs.clear();
 }
 
-/** Output tails of the children still running (for a failure report). */
+/** Output tails of the children still running that printed anything (for a failure report). */
 export function childTails(): string {
-  return [...children].map((c) => `--- ${c.name} output (tail) ---\n${c.tail}`).join('\n');
+  return [...children]
+    .filter((c) => c.tail)
+    .map((c) => `--- ${c.name} output (tail) ---\n${c.tail}`)
+    .join('\n');
 }
 
 // --- /proc accounting --------------------------------------------------------------
 
-const CLK_TCK = (() => {
+/** Clock ticks per second of the /proc CPU times. */
+export const CLK_TCK = (() => {
   try {
     const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
     return Number.isInteger(n) && n > 0 ? n : 100;
@@ -158,22 +160,48 @@ const CLK_TCK = (() => {
   }
 })();
 
+/** utime and stime of one process (all its threads), in µs; throws once it is gone. */
+export function cpuSplit(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: (Number(fields[11]) * 1e6) / CLK_TCK, sys: (Number(fields[12]) * 1e6) / CLK_TCK };
+}
+
 /** utime+stime of one process (all its threads), in µs; 0 once it is gone. */
 export function cpuMicros(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+    const { user, sys } = cpuSplit(pid);
+    return user + sys;
   } catch {
     return 0;
   }
+}
+
+/** utime+stime of several processes, in µs (a pid that vanished contributes nothing). */
+export function cpuOfAll(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
+}
+
+/** Direct children of `pid` (e.g. the stdio server a proxy spawned). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // Process gone or /proc not readable.
+  }
+  return out;
 }
 
 /** Busy and total CPU time of the whole machine (all cores), in µs, from /proc/stat. */
 export function machineMicros(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   return { busy: ((total - idle) * 1e6) / CLK_TCK, total: (total * 1e6) / CLK_TCK };

@@ -22,6 +22,19 @@ export interface ProfileSummary {
   /** Self time charged to the nearest caller under node_modules/, src/ or federation/. */
   byCaller: Array<{ area: string; ms: number; pct: number }>;
   topFunctions: Array<{ fn: string; where: string; ms: number; pct: number }>;
+  /** Only with the `srcFunctions` option: the top functions of src/. */
+  topSrcFunctions?: Array<{ fn: string; where: string; ms: number; pct: number }>;
+}
+
+export interface SummaryOptions {
+  /** Rows per list (default 15). */
+  top?: number;
+  /** Rows of `topFunctions` (default `top`). */
+  topFunctions?: number;
+  /** Rows of `topSrcFunctions` (none by default). */
+  srcFunctions?: number;
+  /** Only the profile's last `lastMs` milliseconds count. */
+  lastMs?: number;
 }
 
 function area(url: string, fn: string): string {
@@ -49,7 +62,7 @@ function where(url: string, line: number): string {
 
 const isCode = (a: string) => !a.startsWith('(') && a !== 'node: internals' && a !== 'other';
 
-export function summarizeProfile(file: string, options: { top?: number; lastMs?: number } = {}): ProfileSummary {
+export function summarizeProfile(file: string, options: SummaryOptions = {}): ProfileSummary {
   const top = options.top ?? 15;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -72,7 +85,7 @@ export function summarizeProfile(file: string, options: { top?: number; lastMs?:
     const { url, functionName } = byId.get(id)!.callFrame;
     return area(url, functionName);
   };
-  const fns = new Map<string, { fn: string; where: string; us: number }>();
+  const fns = new Map<string, { fn: string; where: string; us: number; src: boolean }>();
   const areas = new Map<string, number>();
   const callers = new Map<string, number>();
   let total = 0;
@@ -85,15 +98,18 @@ export function summarizeProfile(file: string, options: { top?: number; lastMs?:
     const c = callerArea(id);
     callers.set(c, (callers.get(c) ?? 0) + us);
     const key = `${functionName}@${url}:${lineNumber}`;
-    const entry = fns.get(key) ?? { fn: functionName || '(anonymous)', where: where(url, lineNumber), us: 0 };
+    const entry = fns.get(key) ?? { fn: functionName || '(anonymous)', where: where(url, lineNumber), us: 0, src: url.includes('/dist/src/') };
     entry.us += us;
     fns.set(key, entry);
   }
   const pct = (us: number) => round((100 * us) / Math.max(1, total), 1);
+  const fnRow = (e: { fn: string; where: string; us: number }) => ({ fn: e.fn, where: e.where, ms: round(e.us / 1000, 1), pct: pct(e.us) });
+  const sortedFns = [...fns.values()].sort((x, y) => y.us - x.us);
   return {
     totalMs: round(total / 1000, 1),
     byArea: [...areas].sort((x, y) => y[1] - x[1]).slice(0, top).map(([a, us]) => ({ area: a, ms: round(us / 1000, 1), pct: pct(us) })),
     byCaller: [...callers].sort((x, y) => y[1] - x[1]).slice(0, top).map(([a, us]) => ({ area: a, ms: round(us / 1000, 1), pct: pct(us) })),
-    topFunctions: [...fns.values()].sort((x, y) => y.us - x.us).slice(0, top).map((e) => ({ fn: e.fn, where: e.where, ms: round(e.us / 1000, 1), pct: pct(e.us) })),
+    topFunctions: sortedFns.slice(0, options.topFunctions ?? top).map(fnRow),
+    ...(options.srcFunctions === undefined ? {} : { topSrcFunctions: sortedFns.filter((e) => e.src).slice(0, options.srcFunctions).map(fnRow) }),
   };
 }

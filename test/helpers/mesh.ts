@@ -5,56 +5,23 @@
  * written as YAML directories exactly as an administrator would.
  */
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../src/node/identity.js';
-import { peerIdFromNodeIdentity } from '../../federation/peer/index.js';
+import { planNodeIn, type NodePlan as ScriptPlan } from '../../scripts/lib/mesh-plan.js';
 import { startTestNode, type TestNode } from './node.js';
 
-export interface NodePlan {
-  alias: string;
-  namespace: string;
-  dataDir: string;
-  trustDir: string;
+export interface NodePlan extends ScriptPlan {
   identity: NodeIdentity;
-  peerId: string;
-  httpPort: number;
-  p2pPort: number;
-  entityId: string;
-  multiaddr: string;
 }
 
-/** A free loopback TCP port (closed again at once). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
+/** A node's identity, ports and entity id, fixed before any node starts (the plan the demo and bench use, plus the identity). */
 export async function planNode(alias: string, namespace = `${alias}-org`): Promise<NodePlan> {
   const dataDir = await mkdtemp(join(tmpdir(), `toolmesh-mesh-${alias}-`));
+  const plan = await planNodeIn(alias, namespace, dataDir, join(dataDir, 'trust'));
   const { identity } = await loadOrCreateIdentity(dataDir);
-  const httpPort = await freePort();
-  const p2pPort = await freePort();
-  return {
-    alias,
-    namespace,
-    dataDir,
-    trustDir: join(dataDir, 'trust'),
-    identity,
-    peerId: peerIdFromNodeIdentity(identity).toString(),
-    httpPort,
-    p2pPort,
-    entityId: `http://127.0.0.1:${httpPort}`,
-    multiaddr: `/ip4/127.0.0.1/tcp/${p2pPort}`,
-  };
+  return { ...plan, identity };
 }
 
 export interface PeerSpec {
