@@ -11,9 +11,9 @@
  * changes are `admin` entries and are kept in history.
  */
 import '../polyfill.js';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
-import type { AuditEntryInput, AuditIdentity, AuditLog } from '../../src/audit/index.js';
+import type { AuditLog } from '../../src/audit/index.js';
 import type { Identity } from '../../src/auth/identity.js';
 import type { Backend } from '../../src/gateway/backends/backend.js';
 import { GatewayError, isGatewayError } from '../../src/gateway/errors.js';
@@ -25,8 +25,8 @@ import type { Store } from '../../src/store/db.js';
 import { LevelSeqStore, ManifestExchange, ManifestPublisher, MANIFEST_PROTOCOL } from '../manifest/index.js';
 import { createPeerHost, type PeerHost } from '../peer/index.js';
 import { federationRouter } from '../oidfed/index.js';
-import { ExchangeClientError, inboundPolicyFromTrust, peerKeysFromTrust, TokenExchangeClient, tokenExchangeRouter, type ExchangeDecision } from '../token-exchange/index.js';
-import { findPeer, renderTrustDiff, TrustPolicyStore, type TrustPolicy, type TrustPolicyVersion } from '../trust/index.js';
+import { ExchangeClientError, inboundPolicyFromTrust, peerKeysFromTrust, TokenExchangeClient, tokenExchangeRouter } from '../token-exchange/index.js';
+import { findPeer, TrustPolicyStore, type TrustPolicy } from '../trust/index.js';
 import { CALL_PROTOCOL } from '../remote/call-protocol.js';
 import { RemoteBackend, type TokenSource } from '../remote/remote-backend.js';
 import { RemoteDirectory, remoteSlug } from '../remote/remote-directory.js';
@@ -36,6 +36,8 @@ import { peerTokenAuthenticator, type PeerTokenAuthenticator } from './peer-toke
 import { PeerVerifier, TOKEN_PATH } from './peer-verifier.js';
 import { peerAdminRoutes } from './admin-routes.js';
 import { levelTrustHistory } from './trust-history.js';
+import { auditLinksAndManifests, peerEventRecorder, tokenExchangeAuditor, trustPolicyAuditor } from './peer-audit.js';
+import { PeerTrust } from './peer-trust.js';
 
 export interface FederationInit {
   /** The trust policy directory (`--trust DIR`). */
@@ -81,8 +83,7 @@ export interface Federation {
 
 export async function startFederation(init: FederationInit): Promise<Federation> {
   const { identity, registry, audit } = init;
-  const record = (input: Omit<AuditEntryInput, 'correlationId'> & { correlationId?: string }, sync = false): Promise<unknown> =>
-    audit.append({ correlationId: randomUUID(), ...input }, { sync }).catch(() => undefined);
+  const record = peerEventRecorder(audit);
 
   const allowInsecure = init.entityId.startsWith('http://');
   const host: PeerHost = await createPeerHost({ identity, listen: init.listen, requestTimeoutMs: init.callTimeoutMs });
@@ -90,23 +91,13 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     peerId: host.peerId,
     pollIntervalMs: init.policyPollMs ?? 1000,
     lint: () => ({ knownServers: registry.slugs() }),
-    history: levelTrustHistory(init.store.sublevel('trust-history'), async (version: TrustPolicyVersion) => {
-      // Fail closed: a policy change that cannot be audited does not take effect.
-      await audit.append({
-        kind: 'admin',
-        correlationId: randomUUID(),
-        method: 'trust-policy',
-        outcome: 'ok',
-        detail: { seq: version.seq, hash: version.hash, trigger: version.trigger, changes: renderTrustDiff(version.changes).split('\n').filter(Boolean).slice(0, 200) },
-      });
-    }),
+    history: levelTrustHistory(init.store.sublevel('trust-history'), trustPolicyAuditor(audit)),
   });
   const policy = (): TrustPolicy => trust.current;
   await trust.start();
 
   const verifier = new PeerVerifier(policy, { allowInsecure });
   const directory = new RemoteDirectory();
-  const trusted = new Map<string, boolean>();
   const publisher = new ManifestPublisher({
     identity,
     namespace: policy().node.namespace,
@@ -118,68 +109,32 @@ export async function startFederation(init: FederationInit): Promise<Federation>
 
   /** What a peer contributes now: its manifest, if it is verified, under our current import policy. */
   const applyPeer = (alias: string): void => {
-    const peer = findPeer(policy(), alias);
-    directory.setPeer(alias, trusted.get(alias) === true ? exchange.manifest(alias) : undefined, peer);
+    directory.setPeer(alias, peerTrust.trusted(alias) === true ? exchange.manifest(alias) : undefined, findPeer(policy(), alias));
   };
-  // A peer that fails verification is tried again with backoff while it stays in the policy.
-  const retries = new Map<string, { timer: NodeJS.Timeout; delayMs: number }>();
-  let stopped = false;
-  const retryLater = (alias: string): void => {
-    const previous = retries.get(alias);
-    clearTimeout(previous?.timer);
-    const delayMs = Math.min((previous?.delayMs ?? 500) * 2, 30_000);
-    const timer = setTimeout(() => {
-      if (!stopped && findPeer(policy(), alias)) void verifyPeer(alias);
-    }, delayMs);
-    timer.unref();
-    retries.set(alias, { timer, delayMs });
-  };
-  const verifyPeer = async (alias: string): Promise<void> => {
-    try {
-      const verified = await verifier.verify(alias);
-      clearTimeout(retries.get(alias)?.timer);
-      retries.delete(alias);
-      trusted.set(alias, true);
-      void record({ kind: 'peer', method: 'peer_verified', outcome: 'ok', detail: { peer: alias, ...(verified.anchor ? { anchor: verified.anchor } : {}) } });
-    } catch (err) {
-      trusted.set(alias, false);
-      void record({ kind: 'peer', method: 'peer_verified', outcome: 'trust_denied', reason: 'trust_denied', detail: { peer: alias, error: (err as Error).message } });
-      init.log('warn', 'peer failed trust verification; its tools are not used', { peer: alias, error: (err as Error).message });
-      retryLater(alias);
-    }
-    applyPeer(alias);
-  };
+  const peerTrust = new PeerTrust({
+    verifier,
+    inPolicy: (alias) => findPeer(policy(), alias) !== undefined,
+    record,
+    log: (level, message, fields) => init.log(level, message, fields),
+    onChange: applyPeer,
+  });
 
+  auditLinksAndManifests(host, exchange, record);
   host.on('peer:connected', (state) => {
-    void record({ kind: 'peer', method: 'peer_connected', outcome: 'ok', detail: { peer: state.alias, peerId: state.peerId } });
+    // A peer that comes back is verified again before it is used.
     const peer = findPeer(policy(), state.alias);
     if (peer) verifier.invalidate(peer.entityId);
-    void verifyPeer(state.alias);
+    void peerTrust.verify(state.alias);
   });
-  host.on('peer:disconnected', (state) => void record({ kind: 'peer', method: 'peer_disconnected', outcome: 'ok', detail: { peer: state.alias, peerId: state.peerId } }));
-  host.on('peer:refused', (r) =>
-    void record({ kind: 'peer', method: 'peer_refused', outcome: 'refused', reason: 'trust_denied', detail: { peerId: r.peerId, direction: r.direction, reason: r.reason, ...(r.alias ? { peer: r.alias } : {}) } }),
-  );
-  exchange.on('accepted', ({ alias, manifest }) => {
-    void record({ kind: 'peer', method: 'manifest_accepted', outcome: 'ok', detail: { peer: alias, seq: manifest.seq, tools: manifest.tools.length, expiresAt: new Date(manifest.expiresAt).toISOString() } });
-    if (trusted.get(alias) === true) applyPeer(alias);
-    else void verifyPeer(alias);
+  exchange.on('accepted', ({ alias }) => {
+    if (peerTrust.trusted(alias) === true) applyPeer(alias);
+    else void peerTrust.verify(alias);
   });
-  exchange.on('rejected', ({ alias, code, message }) =>
-    void record({ kind: 'peer', method: 'manifest_rejected', outcome: code, reason: code, detail: { peer: alias, message } }),
-  );
-  exchange.on('expired', ({ alias, manifest }) => {
-    void record({ kind: 'peer', method: 'manifest_expired', outcome: 'expired', detail: { peer: alias, seq: manifest.seq } });
-    directory.setPeer(alias, undefined, undefined);
-  });
+  exchange.on('expired', ({ alias }) => directory.setPeer(alias, undefined, undefined));
   exchange.on('removed', ({ alias }) => {
-    void record({ kind: 'peer', method: 'peer_removed', outcome: 'ok', detail: { peer: alias } });
-    trusted.delete(alias);
+    peerTrust.forget(alias);
     directory.setPeer(alias, undefined, undefined);
   });
-  exchange.on('answered', ({ alias, seq, ack }) =>
-    void record({ kind: 'peer', method: 'manifest_pushed', outcome: ack.ok ? 'ok' : ack.code, detail: { peer: alias, seq } }),
-  );
 
   const pinned = (p: TrustPolicy) => p.peers.map((peer) => ({ alias: peer.alias, peerId: peer.peerId, addresses: [...peer.addresses] }));
   const refreshExports = async (): Promise<void> => {
@@ -208,9 +163,9 @@ export async function startFederation(init: FederationInit): Promise<Federation>
       await host.setPeers(pinned(next));
       for (const peer of next.peers) verifier.invalidate(peer.entityId);
       for (const alias of new Set([...directory.peers(), ...next.peers.map((p) => p.alias)])) {
-        if (findPeer(next, alias)) await verifyPeer(alias);
+        if (findPeer(next, alias)) await peerTrust.verify(alias);
         else {
-          trusted.delete(alias);
+          peerTrust.forget(alias);
           directory.setPeer(alias, undefined, undefined);
         }
       }
@@ -270,27 +225,7 @@ export async function startFederation(init: FederationInit): Promise<Federation>
       }
     },
     inboundPolicy: inboundPolicyFromTrust(policy),
-    onDecision: async (d: ExchangeDecision) => {
-      await audit.append(
-        {
-          kind: 'peer',
-          correlationId: d.correlationId,
-          method: 'token_exchange',
-          outcome: d.outcome === 'granted' ? 'ok' : 'trust_denied',
-          ...(d.outcome === 'granted' ? {} : { reason: 'trust_denied' }),
-          ...(d.subject ? { identity: exchangeIdentity(d, policy()) } : {}),
-          detail: {
-            ...(d.peer ? { peer: d.peer } : {}),
-            ...(d.error ? { error: d.error } : {}),
-            ...(d.reason ? { cause: d.reason } : {}),
-            ...(d.requestedScopes ? { requestedScopes: d.requestedScopes } : {}),
-            ...(d.grantedScopes ? { grantedScopes: d.grantedScopes } : {}),
-            ...(d.expiresIn !== undefined ? { expiresIn: d.expiresIn } : {}),
-          },
-        },
-        { sync: d.outcome === 'granted' },
-      );
-    },
+    onDecision: tokenExchangeAuditor(audit, policy),
   });
   const entityRouter = federationRouter({
     identity,
@@ -309,7 +244,7 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     remoteBackend,
     peerTokens,
     routers: [tokenRouter, entityRouter],
-    adminRouters: [peerAdminRoutes({ host, exchange, trust, trusted: (alias) => trusted.get(alias) })],
+    adminRouters: [peerAdminRoutes({ host, exchange, trust, trusted: (alias) => peerTrust.trusted(alias) })],
     multiaddrs: () => host.multiaddrs(),
     policy,
     stats: () => {
@@ -325,8 +260,7 @@ export async function startFederation(init: FederationInit): Promise<Federation>
       await refreshExports();
     },
     async stop() {
-      stopped = true;
-      for (const r of retries.values()) clearTimeout(r.timer);
+      peerTrust.stop();
       publisher.stop();
       await trust.stop();
       await exchange.stop();
@@ -337,14 +271,3 @@ export async function startFederation(init: FederationInit): Promise<Federation>
   };
 }
 
-/** The caller of a token exchange as the later call entries name it: `{peer namespace}:{subject}`, acted for by the peer node. */
-function exchangeIdentity(d: ExchangeDecision, policy: TrustPolicy): AuditIdentity {
-  const peer = d.peer === undefined ? undefined : findPeer(policy, d.peer);
-  const namespace = peer?.namespace ?? d.peer ?? 'unknown';
-  return {
-    kind: 'peer',
-    subject: `${namespace}:${d.subject}`,
-    groups: d.groups ?? [],
-    ...(d.peerEntityId ? { issuer: d.peerEntityId, actor: [{ subject: d.peerEntityId, node: namespace }] } : {}),
-  };
-}
