@@ -17,7 +17,9 @@
  * - tenants (API keys) see only servers of their own namespace; servers in a
  *   namespace are not shown to anyone else;
  * - a tool may narrow the server's groups further (`PinnedTool.allowedGroups`:
- *   a peer's tools imported for some local groups only).
+ *   a peer's tools imported for some local groups only);
+ * - a peer's servers are never offered to the anonymous grant: a peer does not
+ *   translate an anonymous caller.
  */
 import type { Identity } from './identity.js';
 import { toolScope } from './identity.js';
@@ -58,6 +60,9 @@ export function decideTool(identity: Identity, record: ServerRecord, tool: Pinne
 
 /** Namespace, groups and lifecycle: everything that does not depend on the tool. */
 export function decideServer(identity: Identity, record: ServerRecord, lifecycle: LifecyclePolicy): Decision {
+  if (identity.kind === 'anonymous' && 'remote' in record.backend) {
+    return { allowed: false, reason: 'forbidden', message: `${record.slug} is a peer's server: anonymous callers cannot be translated for it` };
+  }
   if ((record.namespace ?? undefined) !== (identity.tenant ?? undefined)) {
     return { allowed: false, reason: 'forbidden', message: `${record.slug} is not available to this caller`, hidden: true };
   }

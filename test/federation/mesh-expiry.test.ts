@@ -12,6 +12,7 @@ import { planNode, startMeshNode, writeTrust } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { modern, rawPost } from '../helpers/clients.js';
+import { clientCredentials, discover } from '../helpers/oauth-flows.js';
 import { startAnchor } from '../../federation/anchor/anchor-server.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -38,16 +39,34 @@ const B: TestNode = await startMeshNode(b, { federation: { manifestTtlSeconds: 1
 cleanups.push(() => removeDir(b.dataDir));
 cleanups.push(() => B.stop());
 await B.register({ slug: 'files', version: '1.0.0', backend: { http: backend.url }, allowedGroups: ['staff'] });
-const A: TestNode = await startMeshNode(a, { auth: { anonymous: { groups: ['staff'], scopes: [] } } });
+const STAFF = { id: 'staff-agent', secret: 'staff-secret-0123456789abcdef' };
+const A: TestNode = await startMeshNode(a, {
+  auth: { anonymous: { groups: ['staff'], scopes: [] }, authorizationServer: { clients: [{ clientId: STAFF.id, clientSecret: STAFF.secret, groups: ['staff'], scopes: ['mcp:tool:west.files:write'] }] } },
+});
 cleanups.push(() => removeDir(a.dataDir));
 cleanups.push(() => A.stop());
 
-/** West's servers as East offers them (anonymous callers of East are granted the staff group). */
+/** West's servers as East offers them to a staff caller (a token asked for once West's scopes exist here). */
+let bearer: string | undefined;
 async function remoteSlugs(): Promise<string[]> {
   const { body, headers } = modern('tools/list');
-  const res = await rawPost(`${A.url}/mcp`, body, headers);
+  bearer ??= await staffToken();
+  const res = await rawPost(`${A.url}/mcp`, body, { ...headers, authorization: `Bearer ${bearer}` });
   return [...new Set(((res.body?.result?.tools ?? []) as Array<{ name: string }>).map((x) => x.name.split('__')[0]!))];
 }
+
+async function staffToken(): Promise<string | undefined> {
+  const meta = await discover(`${A.url}/oauth`);
+  const token = await clientCredentials(meta, STAFF, { scope: 'mcp:tool:west.files:write', resource: `${A.url}/mcp` });
+  return token.scope?.includes('west.files') ? token.access_token : undefined;
+}
+
+t.test('anonymous callers are not offered a peer’s tools', async (t) => {
+  await until('West’s tools at East', async () => (await remoteSlugs()).includes('west.files'), 15_000);
+  const { body, headers } = modern('tools/list');
+  const res = await rawPost(`${A.url}/mcp`, body, headers);
+  t.same(((res.body?.result?.tools ?? []) as unknown[]).length, 0, 'the anonymous grant (staff group) sees none of West’s tools');
+});
 
 async function until(what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const started = Date.now();
