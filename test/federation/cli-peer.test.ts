@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { cliEnv, MAIN, ROOT, runCli } from '../helpers/cli.js';
-import { planNode, startMeshNode, writeTrust, type NodePlan } from '../helpers/mesh.js';
+import { planNode, startMeshNode, writeTrust, type NodePlan, waitFor } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { startAnchor } from '../../federation/anchor/anchor-server.js';
@@ -30,15 +30,6 @@ if (!existsSync(MAIN)) {
   await cliTests();
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** Points `link` at `target` in one rename: the node never sees a half-written directory. */
 async function swapLink(link: string, target: string): Promise<void> {

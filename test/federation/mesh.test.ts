@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { planNode, startMeshNode, writeTrust, type NodePlan, type PeerSpec } from '../helpers/mesh.js';
+import { planNode, startMeshNode, writeTrust, type NodePlan, type PeerSpec, waitFor } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { connect, modern, rawPost } from '../helpers/clients.js';
@@ -124,15 +124,6 @@ async function callTool(node: TestNode, bearer: string, name: string, args: Reco
   return rawPost(`${node.url}/mcp`, body, { ...headers, authorization: `Bearer ${bearer}` });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const entries = (node: TestNode, correlationId: string): Promise<AuditEntry[]> => node.node.audit.query({ correlationId, limit: 100 });
 

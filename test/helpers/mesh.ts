@@ -8,6 +8,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../src/node/identity.js';
 import { planNodeIn, type NodePlan as ScriptPlan } from '../../scripts/lib/mesh-plan.js';
 import { startTestNode, type TestNode } from './node.js';
@@ -70,4 +71,15 @@ export async function startMeshNode(plan: NodePlan, config: Record<string, unkno
     plan.dataDir,
     { port: plan.httpPort },
   );
+}
+
+/** Polls `probe` every 100 ms until it gives a value (federation converges asynchronously: links, trust, manifests). */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
 }
