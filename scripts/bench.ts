@@ -31,9 +31,9 @@
  * by unrelated processes during a window, a warning is printed when it is high). Exit status 1 if setup fails or any request
  * failed (the numbers of a bench with errors are not valid).
  */
+import { freePort } from './lib/ports.js';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -218,17 +218,6 @@ async function run(target: Target, concurrency: number, seconds: number, warmupS
 }
 
 // --- setup ---------------------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startRawBackend(): Promise<{ child: Child; url: string }> {
   const child = new Child('raw-backend', process.execPath, [PATHS.rawBackend]);

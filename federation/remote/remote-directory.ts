@@ -13,6 +13,7 @@
  */
 import type { ServerDirectory } from '../../src/registry/directory.js';
 import type { PinnedTool, ServerRecord } from '../../src/registry/types.js';
+import { pinTool } from '../../src/registry/registry.js';
 import semver from 'semver';
 import type { Manifest, ManifestTool } from '../manifest/index.js';
 import type { PeerPolicy } from '../trust/index.js';
@@ -83,18 +84,7 @@ function buildRecords(peer: string, manifest: Manifest, policy: PeerPolicy): Ser
     for (const tool of tools) {
       const groups = importGroups(policy, tool);
       if (groups.length === 0) continue;
-      pinned.push({
-        name: tool.name,
-        ...(tool.title !== undefined ? { title: tool.title } : {}),
-        ...(tool.description !== undefined ? { description: tool.description } : {}),
-        inputSchema: tool.inputSchema,
-        ...(tool.outputSchema !== undefined ? { outputSchema: tool.outputSchema } : {}),
-        ...(tool.annotations !== undefined ? { annotations: tool.annotations } : {}),
-        access: tool.access,
-        approvedBy: `peer:${peer}`,
-        approvedAt: issuedAt,
-        allowedGroups: groups,
-      });
+      pinned.push({ ...pinTool(tool, tool.access, `peer:${peer}`, issuedAt), allowedGroups: groups });
     }
     if (pinned.length === 0) continue;
     records.push({

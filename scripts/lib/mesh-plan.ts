@@ -5,7 +5,7 @@
  * Trust policies name their peers by exactly these, so they are fixed first.
  * Shared by the demo and the federation bench.
  */
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from './ports.js';
 import { loadOrCreateIdentity } from '../../src/node/identity.js';
 import { peerIdFromNodeIdentity } from '../../federation/peer/index.js';
 
@@ -22,17 +22,7 @@ export interface NodePlan {
   multiaddr: string;
 }
 
-/** A free loopback TCP port: listen on 0, note the port, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.js';
 
 /** The plan of a node whose data directory is `dataDir`: its identity is created there now (the node loads it when it starts). */
 export async function planNodeIn(alias: string, namespace: string, dataDir: string, trustDir: string): Promise<NodePlan> {

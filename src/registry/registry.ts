@@ -185,7 +185,7 @@ export class Registry {
       ...(input.description !== undefined ? { description: input.description } : {}),
       ...(input.owner !== undefined ? { owner: input.owner } : {}),
       backend: input.backend,
-      tools: observed.map((t) => pin(t, readTools.has(t.name) ? 'read' : 'write', actor, now)),
+      tools: observed.map((t) => pinTool(t, readTools.has(t.name) ? 'read' : 'write', actor, now)),
       lifecycle: input.lifecycle ?? 'stable',
       allowedGroups: input.allowedGroups ?? [],
       ...(input.namespace !== undefined ? { namespace: input.namespace } : {}),
@@ -274,7 +274,7 @@ export class Registry {
       const access = readTools ? (readTools.has(t.name) ? 'read' : 'write') : (old?.access ?? 'write');
       if (old && fingerprint(old) === fingerprint(t) && old.access === access) return old;
       changed.push(t.name);
-      return pin(t, access, actor, now);
+      return pinTool(t, access, actor, now);
     });
     const key = serverKey(slug, version);
     this.#drifts.delete(key);
@@ -330,7 +330,8 @@ export class Registry {
   }
 }
 
-function pin(tool: ObservedTool, access: 'read' | 'write', approvedBy: string, approvedAt: string): PinnedTool {
+/** A tool as the approver pinned it: what clients are shown and what arguments are validated against. */
+export function pinTool(tool: ObservedTool, access: 'read' | 'write', approvedBy: string, approvedAt: string): PinnedTool {
   return {
     name: tool.name,
     ...(tool.title !== undefined ? { title: tool.title } : {}),

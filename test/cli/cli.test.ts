@@ -7,36 +7,20 @@
  * Runs the compiled CLI from dist/ (`npm test` builds it in pretest; otherwise
  * run `npm run build` first).
  */
+import { freePort } from '../../scripts/lib/ports.js';
 import t from 'tap';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeDir } from '../helpers/node.js';
-import { MAIN, runCli, startNodeProcess, terminate, type NodeProcess, type Run } from '../helpers/cli.js';
+import { MAIN, isAlive, runCli, startNodeProcess, terminate, type NodeProcess, type Run } from '../helpers/cli.js';
 import { startLegacyHttpBackend, fixtureStdio } from '../helpers/backends.js';
 
 /** Runs one CLI command to completion. */
 const cli = (args: string[], timeoutMs?: number): Promise<Run> => runCli(args, timeoutMs === undefined ? {} : { timeoutMs });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-}
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 if (!existsSync(MAIN)) {
   t.fail(`${MAIN} is missing: run \`npm run build\` first (npm test builds it in pretest)`);
@@ -204,7 +188,7 @@ async function cliTests(): Promise<void> {
   });
 
   await t.test('errors: unknown command, unreachable node', async (tt) => {
-    const port = await closedPort();
+    const port = await freePort();
     const [unknown, badOption, down, noToken, wrongToken] = await Promise.all([
       cli(['frobnicate']),
       cli(['server', 'list', '--frobnicate', ...conn()]),

@@ -5,10 +5,10 @@
  * is server-everything over Streamable HTTP; the suite runs on Node 22, as it
  * requires (see helpers/node22.ts).
  */
+import { freePort } from '../../scripts/lib/ports.js';
 import t from 'tap';
 import { spawn, execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { startTestNode, removeDir } from '../helpers/node.js';
 import { node22 as findNode22 } from '../helpers/node22.js';
@@ -18,13 +18,6 @@ const run = promisify(execFile);
 const suite = require.resolve('@modelcontextprotocol/conformance/package.json').replace(/package\.json$/, 'dist/index.js');
 const everything = require.resolve('@modelcontextprotocol/server-everything/package.json').replace(/package\.json$/, 'dist/index.js');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** Runs every active server scenario against `url`; returns passed checks per scenario. */
 async function conformance(url: string): Promise<Map<string, { passed: number; failed: number }>> {

@@ -6,10 +6,10 @@
  *
  * Runs dist/ (`npm test` builds it in pretest; otherwise `npx tsc -p tsconfig.json`).
  */
+import { freePort } from '../../scripts/lib/ports.js';
 import t from 'tap';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAIN, runCli, startNodeProcess, terminate, type NodeProcess } from '../helpers/cli.js';
@@ -17,13 +17,6 @@ import { removeDir } from '../helpers/node.js';
 
 const EXAMPLES = 'trust-config/examples';
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 if (!existsSync(MAIN)) {
   t.fail(`${MAIN} is missing: run \`npx tsc -p tsconfig.json\` first (npm test builds it in pretest)`);
@@ -92,7 +85,7 @@ async function cliTests(): Promise<void> {
   });
 
   t.test('check --node: an unreachable node skips the registry check with a note', async (t) => {
-    const r = await runCli(['trust', 'check', join(EXAMPLES, 'sales'), '--node', `http://127.0.0.1:${await closedPort()}`, '--token', 'tmadm_x']);
+    const r = await runCli(['trust', 'check', join(EXAMPLES, 'sales'), '--node', `http://127.0.0.1:${await freePort()}`, '--token', 'tmadm_x']);
     t.equal(r.code, 0, r.stdout + r.stderr);
     t.match(r.stdout, /note: exported servers not checked against a registry: cannot reach the node/);
   });

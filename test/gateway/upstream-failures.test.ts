@@ -5,8 +5,8 @@
  * Callers get the stable reasons (`upstream_unavailable` 502 / `upstream_timeout`
  * 504, JSON-RPC -32011) promptly, and the gateway recovers.
  */
+import { freePort } from '../../scripts/lib/ports.js';
 import t from 'tap';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestNode, removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend, fixtureStdio } from '../helpers/backends.js';
@@ -26,13 +26,6 @@ t.teardown(async () => {
 });
 
 /** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A modern-era tools/call through the gateway, raw, so the HTTP status is visible. */
 function call(url: string, name: string, args: Record<string, unknown> = {}) {
@@ -165,7 +158,7 @@ t.test('an HTTP backend slower than backends.callTimeoutMs: 504 upstream_timeout
 });
 
 t.test('registration against an unreachable backend: 502 backend_unreachable', async (tt) => {
-  const port = await closedPort();
+  const port = await freePort();
   const res = await main.admin('POST', '/admin/v1/servers', { slug: 'gone', version: '1.0.0', backend: { http: `http://127.0.0.1:${port}/mcp` } });
   tt.equal(res.status, 502);
   tt.equal(res.body?.error?.code, 'backend_unreachable');

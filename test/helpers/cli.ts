@@ -96,3 +96,14 @@ export async function terminate(node: NodeProcess, withinMs = 8_000): Promise<{ 
   if (code === 'timeout') node.child.kill('SIGKILL');
   return { code, ms: Date.now() - started };
 }
+
+/** Whether a process (e.g. a stdio child the node spawned) is still running. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}

@@ -4,6 +4,7 @@
  * no stdio child behind, health/readiness/metrics, admin authentication, and
  * config validation that names the offending field.
  */
+import { isAlive } from '../helpers/cli.js';
 import t from 'tap';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,15 +36,6 @@ function callTool(url: string, name: string, args: Record<string, unknown> = {})
   return rawPost(url, body, headers);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-}
 
 t.test('the registry survives a restart', async (tt) => {
   const ref = await node(tt);
