@@ -19,7 +19,7 @@
 import '../polyfill.js';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
+import { coalescingTcp } from './coalescing-tcp.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
@@ -114,7 +114,7 @@ class Libp2pPeerHost implements PeerHost {
       start: false,
       privateKey: libp2pKeyFromNodeIdentity(this.settings.identity),
       addresses: { listen: this.settings.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
+      transports: [coalescingTcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       services: { identify: identify(), ping: ping() },

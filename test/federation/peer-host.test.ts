@@ -10,6 +10,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -324,6 +325,29 @@ t.test('sequential requests reuse one stream', async (t) => {
   t.equal(after.opened - before.opened, 1, 'one stream opened for 50 requests');
   t.equal(after.reused - before.reused, 49, 'the other 49 reused it');
   t.match(after, { idle: 1, busy: 0 }, 'it rests in the pool');
+});
+
+t.test('each encrypted message leaves in one socket write', async (t) => {
+  const { a } = await pair();
+  await a.request('b', ECHO, bytes('warm')); // the stream is open and pooled
+  // Count the socket writes Node issues (one per write(2)/writev(2)) in this process, where both hosts live.
+  const proto = Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
+  const original = proto._writeGeneric;
+  let writes = 0;
+  proto._writeGeneric = function (this: Socket, ...args: unknown[]) {
+    writes++;
+    return original.apply(this, args);
+  };
+  const exchanges = 20;
+  try {
+    for (let i = 0; i < exchanges; i++) await a.request('b', ECHO, bytes(`m${i}`.repeat(200)));
+  } finally {
+    proto._writeGeneric = original;
+  }
+  // Per exchange: the request, the response and one window update each way — 4 messages. Uncorked,
+  // Noise's length prefix, ciphertext pieces and tag went out as separate writes (12 per exchange).
+  t.ok(writes <= exchanges * 4, `${writes} socket writes for ${exchanges} exchanges (at most one per message)`);
+  t.ok(writes >= exchanges * 2, 'the requests and responses were counted');
 });
 
 t.test('concurrent requests each get their own answer; the pool keeps at most maxIdleStreams', async (t) => {
