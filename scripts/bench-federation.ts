@@ -27,6 +27,7 @@
  *   BENCH_SECONDS=4            measured seconds per row (0.5–30)
  *   BENCH_WARMUP_SECONDS=1     warm-up seconds per row (0–10)
  *   BENCH_CONCURRENCY=1,32     concurrencies
+ *   BENCH_ROUNDS=8             the rows take turns: each gets BENCH_SECONDS in this many slices
  *   BENCH_FED_ROWS=d,l,al,r    rows to run
  *   BENCH_FED_PEERS=5          peers of E for propagation (0 skips it)
  *   BENCH_FED_REPEATS=5        registrations on E
@@ -50,7 +51,7 @@ import {
   clientCredentialsToken, peerView, planNode, register, startMeshNode, toolNames, TOOLMESH_JS, waitUntil, writeTrust,
   type BenchClient, type MeshNode, type NodePlan,
 } from './bench/mesh-nodes.js';
-import { callOnce, echoRequest, runLoad, type LoadTarget } from './bench/load.js';
+import { callOnce, echoRequest, runInterleaved, type LoadTarget } from './bench/load.js';
 import { fsyncLatency, libp2pRoundTrip, type LatencySummary } from './bench/fed-probes.js';
 import { measurePropagation, waitForManifests, type PropagationResult } from './bench/propagation.js';
 import { summarizeProfile, type ProfileSummary } from './bench/profile-summary.js';
@@ -183,6 +184,7 @@ async function main(): Promise<number> {
   const profile = process.env.BENCH_CPU_PROF === '1' || process.env.BENCH_CPU_PROF === 'true';
   const peerCount = envNumber('BENCH_FED_PEERS', 5, 0, 16);
   const repetitions = envNumber('BENCH_FED_REPEATS', 5, 1, 50);
+  const rounds = Math.round(envNumber('BENCH_ROUNDS', 8, 1, 60));
   for (const [what, path] of Object.entries({ toolmesh: TOOLMESH_JS, rawBackend: RAW_BACKEND_JS })) {
     if (!existsSync(path)) throw new SetupError(`missing ${what}: ${path} (run \`npx tsc -p .\` first)`);
   }
@@ -213,18 +215,19 @@ async function main(): Promise<number> {
     al: { origin: pair.A.url, path: '/mcp/v1/tools/raw/rpc', bearer: pair.aLocalToken, pids },
     r: { origin: pair.A.url, path: '/mcp/v1/tools/b.raw/rpc', bearer: pair.remoteToken, pids },
   };
-  // Concurrency outermost: the rows compared with each other run back to back.
+  // Concurrency outermost; at each, the rows take turns (BENCH_ROUNDS slices each) so a drifting machine weighs on all alike.
   const rows: Row[] = [];
   const rowsStarted = Date.now();
   for (const c of concurrencies) {
-    for (const id of rowIds) {
-      const r = await runLoad(targets[id], c, seconds, warmupSeconds);
+    const results = await runInterleaved(rowIds.map((id) => targets[id]), c, seconds, warmupSeconds, rounds);
+    rowIds.forEach((id, i) => {
+      const r = results[i]!;
       rows.push({ row: id, label: ROW_LABELS[id], ...r });
       log(
         `${id} c=${c}: ${r.rps} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, CPU µs/call A ${r.cpuUsPerCall.A} B ${r.cpuUsPerCall.B} raw ${r.cpuUsPerCall.raw}, ` +
           `errors ${r.errors + r.warmupErrors}; cores busy ${JSON.stringify(r.coresBusy)}`,
       );
-    }
+    });
   }
   // Stopping writes the profiles (node --cpu-prof writes at exit).
   await Promise.allSettled([pair.A.child.stop(15_000), pair.B.child.stop(15_000)]);
@@ -256,6 +259,7 @@ async function main(): Promise<number> {
     cores: cpus().length,
     seconds,
     warmupSeconds,
+    rounds,
     concurrencies,
     rows: rowIds,
     runtimeSeconds: round((Date.now() - t0) / 1000, 1),

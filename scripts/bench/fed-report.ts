@@ -98,7 +98,7 @@ export function markdown(opts: {
     '',
     `Measured with \`node dist/scripts/bench-federation.js\` on ${String(meta.cpu)} (${String(meta.cores)} cores), Node ${String(meta.node)}: ` +
       `\`tools/call\` of \`echo {text}\` (modern era, per-server endpoint, OAuth client-credentials JWT caller), ` +
-      `${String(meta.warmupSeconds)} s warm-up then ${String(meta.seconds)} s per row, keep-alive HTTP over loopback. ` +
+      `${String(meta.warmupSeconds)} s warm-up then ${String(meta.seconds)} s per row, measured in ${String(meta.rounds ?? 1)} alternating slices (the rows take turns), keep-alive HTTP over loopback. ` +
       `Two nodes as child processes (\`toolmesh start --trust DIR\`) under an OpenID Federation trust anchor: B hosts the raw backend \`raw\` and exports it to A; ` +
       `A calls it as \`b.raw\` with a translated token (RFC 8693 exchange once, then cached); the call travels over libp2p and meets B's full chain. ` +
       `Each node fsyncs the call's audit intent before forwarding it. CPU is utime+stime of each node process, per call; load generator, nodes and backend share the machine.`,

@@ -217,39 +217,81 @@ export async function driveLoad<T>(
 
 /** Runs one row: warm-up, then the measured window at `concurrency`. */
 export async function runLoad(target: LoadTarget, concurrency: number, seconds: number, warmupSeconds: number): Promise<LoadResult> {
-  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
-  const req = echoRequest(target.bearer);
+  const [result] = await runInterleaved([target], concurrency, seconds, warmupSeconds, 1);
+  return result!;
+}
+
+/**
+ * Runs several rows at `concurrency` in alternation: each row warms up, then
+ * `rounds` times every row in turn gets `seconds / rounds` measured seconds
+ * (after a short re-warm of its own). A machine whose speed drifts during the
+ * run (shared hosts do) then weighs on every row alike, so rows compare side
+ * by side. Each row's latencies, CPU and errors are summed over its slices.
+ */
+export async function runInterleaved(targets: LoadTarget[], concurrency: number, seconds: number, warmupSeconds: number, rounds: number): Promise<LoadResult[]> {
+  const rows = targets.map((target) => ({
+    target,
+    pool: new Pool(target.origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000 }),
+    req: echoRequest(target.bearer),
+    labels: Object.keys(target.pids),
+    windows: [] as LoadWindow<number[]>[],
+  }));
+  const slice = seconds / rounds;
+  const rewarm = rounds > 1 ? Math.min(0.25, slice / 4) : 0;
   try {
-    const labels = Object.keys(target.pids);
-    const w = await driveLoad(pool, target.path, Array.from({ length: concurrency }, () => req), seconds, warmupSeconds, () => {
-      const before = labels.map((l) => cpuMicros(target.pids[l]!));
-      return () => labels.map((l, i) => cpuMicros(target.pids[l]!) - before[i]!);
-    });
-    const used = w.measured;
-    const wallUs = w.elapsed * 1e6;
-    const calls = w.stats.ok + w.stats.errors;
-    const measured = used.reduce((a, b) => a + b, 0) + w.loadGenUs;
-    const coresBusy: Record<string, number> = {};
-    labels.forEach((l, i) => (coresBusy[l] = round(used[i]! / wallUs, 2)));
-    coresBusy.loadGen = round(w.loadGenUs / wallUs, 2);
-    coresBusy.other = Math.max(0, round((w.machine.busy - measured) / wallUs, 2));
-    coresBusy.capacity = round(w.machine.total / wallUs, 2);
-    return {
-      concurrency,
-      seconds: round(w.elapsed, 3),
-      requests: w.stats.ok,
-      errors: w.stats.errors,
-      warmupErrors: w.warm.errors,
-      errorKinds: w.errorKinds,
-      rps: round(w.stats.ok / w.elapsed, 1),
-      p50Ms: round(percentile(w.sorted, 0.5), 3),
-      p90Ms: round(percentile(w.sorted, 0.9), 3),
-      p99Ms: round(percentile(w.sorted, 0.99), 3),
-      meanMs: round(w.stats.latencies.reduce((a, b) => a + b, 0) / Math.max(1, w.stats.latencies.length), 3),
-      cpuUsPerCall: Object.fromEntries(labels.map((l, i) => [l, calls === 0 ? null : round(used[i]! / calls, 1)])),
-      coresBusy,
-    };
+    for (const row of rows) {
+      if (warmupSeconds > 0) await driveLoad(row.pool, row.target.path, Array.from({ length: concurrency }, () => row.req), 0, warmupSeconds, () => () => []);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const row of rows) {
+        const w = await driveLoad(row.pool, row.target.path, Array.from({ length: concurrency }, () => row.req), slice, rewarm, () => {
+          const before = row.labels.map((l) => cpuMicros(row.target.pids[l]!));
+          return () => row.labels.map((l, i) => cpuMicros(row.target.pids[l]!) - before[i]!);
+        });
+        row.windows.push(w);
+      }
+    }
+    return rows.map((row) => summarizeWindows(concurrency, row.labels, row.windows));
   } finally {
-    await pool.destroy();
+    await Promise.all(rows.map((row) => row.pool.destroy()));
   }
+}
+
+/** One row's result over its measured windows. */
+function summarizeWindows(concurrency: number, labels: string[], windows: LoadWindow<number[]>[]): LoadResult {
+  const sum = (f: (w: LoadWindow<number[]>) => number) => windows.reduce((n, w) => n + f(w), 0);
+  const elapsed = sum((w) => w.elapsed);
+  const ok = sum((w) => w.stats.ok);
+  const errors = sum((w) => w.stats.errors);
+  const used = labels.map((_, i) => sum((w) => w.measured[i]!));
+  const loadGenUs = sum((w) => w.loadGenUs);
+  const machineBusy = sum((w) => w.machine.busy);
+  const machineTotal = sum((w) => w.machine.total);
+  const latencies = windows.flatMap((w) => w.stats.latencies);
+  const sorted = Float64Array.from(latencies).sort();
+  const errorKinds: Record<string, number> = {};
+  for (const w of windows) for (const [k, v] of Object.entries(w.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + v;
+  const wallUs = elapsed * 1e6;
+  const calls = ok + errors;
+  const measured = used.reduce((a, b) => a + b, 0) + loadGenUs;
+  const coresBusy: Record<string, number> = {};
+  labels.forEach((l, i) => (coresBusy[l] = round(used[i]! / wallUs, 2)));
+  coresBusy.loadGen = round(loadGenUs / wallUs, 2);
+  coresBusy.other = Math.max(0, round((machineBusy - measured) / wallUs, 2));
+  coresBusy.capacity = round(machineTotal / wallUs, 2);
+  return {
+    concurrency,
+    seconds: round(elapsed, 3),
+    requests: ok,
+    errors,
+    warmupErrors: sum((w) => w.warm.errors),
+    errorKinds,
+    rps: round(ok / elapsed, 1),
+    p50Ms: round(percentile(sorted, 0.5), 3),
+    p90Ms: round(percentile(sorted, 0.9), 3),
+    p99Ms: round(percentile(sorted, 0.99), 3),
+    meanMs: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length), 3),
+    cpuUsPerCall: Object.fromEntries(labels.map((l, i) => [l, calls === 0 ? null : round(used[i]! / calls, 1)])),
+    coresBusy,
+  };
 }
