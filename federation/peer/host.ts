@@ -35,6 +35,7 @@ import { resolvePins, type PinnedPeer, type ResolvedPin } from './pins.js';
 import { StreamPools, type StreamStats } from './pool.js';
 import { serve } from './serve.js';
 import type { PeerHost, PeerHostEvents, PeerHostInit, PeerState } from './types.js';
+import { installHalfWindowUpdates } from './yamux-window.js';
 
 export type { PeerHost, PeerHostEvents, PeerHostInit, PeerRefusal, PeerState, PeerStatus } from './types.js';
 export type { StreamStats } from './pool.js';
@@ -110,6 +111,7 @@ class Libp2pPeerHost implements PeerHost {
   }
 
   async init(): Promise<void> {
+    installHalfWindowUpdates();
     this.node = await createLibp2p<Services>({
       start: false,
       privateKey: libp2pKeyFromNodeIdentity(this.settings.identity),
