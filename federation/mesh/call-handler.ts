@@ -15,7 +15,6 @@
  *    gate, schema validation and audit exactly as a local call does.
  */
 import { decodeJwt } from 'jose';
-import semver from 'semver';
 import type { AuditLog } from '../../src/audit/index.js';
 import { GatewayError } from '../../src/gateway/errors.js';
 import type { Registry } from '../../src/registry/registry.js';
@@ -38,7 +37,8 @@ const MODERN = '2026-07-28';
 
 /** The node's own gateway, as the call handler uses it. */
 export interface LocalGateway {
-  call(request: { slug: string; major: number; headers: Record<string, string>; body: string; signal: AbortSignal }): Promise<{ status: number; headers: Record<string, string | number>; body: string }>;
+  /** The call to exactly `slug@version` (the version the export policy allowed; never another of its major). */
+  call(request: { slug: string; version: string; headers: Record<string, string>; body: string; signal: AbortSignal }): Promise<{ status: number; headers: Record<string, string | number>; body: string }>;
 }
 
 export interface CallHandler {
@@ -142,7 +142,6 @@ export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
 
 /** The call as a modern-era (stateless) MCP request to our own per-server endpoint. */
 async function dispatch(gateway: LocalGateway, request: RemoteCallRequest, dispatchSecret: string, signal: AbortSignal): Promise<RemoteCallResponse> {
-  const major = semver.major(request.version);
   const body = {
     jsonrpc: '2.0',
     id: 1,
@@ -160,7 +159,7 @@ async function dispatch(gateway: LocalGateway, request: RemoteCallRequest, dispa
   };
   if (typeof request.params.name === 'string') headers['mcp-name'] = request.params.name;
   try {
-    const res = await gateway.call({ slug: request.slug, major, headers, body: JSON.stringify(body), signal });
+    const res = await gateway.call({ slug: request.slug, version: request.version, headers, body: JSON.stringify(body), signal });
     const type = String(res.headers['content-type'] ?? res.headers['Content-Type'] ?? '');
     return { status: res.status, body: type.startsWith('text/event-stream') ? responseFromStream(res.body) : (JSON.parse(res.body) as Record<string, unknown>) };
   } catch (err) {

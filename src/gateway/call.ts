@@ -12,10 +12,17 @@ import type { Identity } from '../auth/identity.js';
 export type { Identity };
 
 /** The MCP endpoint a request arrived at. */
-export type Endpoint = { kind: 'aggregate' } | { kind: 'server'; slug: string; major: number };
+export type Endpoint =
+  | { kind: 'aggregate' }
+  /**
+   * A per-server endpoint. `version`, only on the node's own in-process dispatch of a peer's
+   * call, pins the exact version the peer's export rule was checked against (no routing by major).
+   */
+  | { kind: 'server'; slug: string; major: number; version?: string };
 
 export function endpointKey(endpoint: Endpoint): string {
-  return endpoint.kind === 'aggregate' ? 'aggregate' : `${endpoint.slug}@${endpoint.major}`;
+  if (endpoint.kind === 'aggregate') return 'aggregate';
+  return endpoint.version === undefined ? `${endpoint.slug}@${endpoint.major}` : `${endpoint.slug}@=${endpoint.version}`;
 }
 
 export interface Target {

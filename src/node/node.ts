@@ -6,6 +6,7 @@
  * accepting, drain in-flight calls, stop stdio children, close the database.
  * This is the one place that knows every component.
  */
+import semver from 'semver';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
@@ -231,8 +232,16 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
         entityId: publicUrl,
         // The gateway exists once federation (which it serves) is up: bound late.
         gateway: {
-          call: (r) =>
-            gateway.handleInProcess({ endpoint: { kind: 'server', slug: r.slug, major: r.major }, path: `/mcp/v${r.major}/tools/${r.slug}/rpc`, headers: r.headers, body: r.body, signal: r.signal }),
+          call: (r) => {
+            const major = semver.major(r.version);
+            return gateway.handleInProcess({
+              endpoint: { kind: 'server', slug: r.slug, major, version: r.version },
+              path: `/mcp/v${major}/tools/${r.slug}/rpc`,
+              headers: r.headers,
+              body: r.body,
+              signal: r.signal,
+            });
+          },
         },
         listen: config.federation.listen,
         registry,

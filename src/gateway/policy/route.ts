@@ -4,7 +4,8 @@
  * nothing about what exists, and before authorization, which needs the target.
  *
  * Rules:
- * - per-server endpoint: version routing by major (404 / 410, see resolve.ts);
+ * - per-server endpoint: version routing by major (404 / 410, see resolve.ts), or the
+ *   exact version a peer's call was authorized for (the node's in-process dispatch);
  * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version
  *   (410 when every version of the slug is sunset); prompts (`{slug}__{name}`),
  *   resources (`{slug}+{uri}`) and completion references route the same way;
@@ -16,7 +17,7 @@
 import { GatewayError } from '../errors.js';
 import type { ServerDirectory } from '../../registry/directory.js';
 import type { CallContext } from '../call.js';
-import { newestServable, parseAggregateName, resolveMajor, sunsetError } from '../routing/resolve.js';
+import { newestServable, parseAggregateName, resolveExact, resolveMajor, sunsetError } from '../routing/resolve.js';
 import { parseNamespacedUri } from '../routing/aggregate-names.js';
 import { isObject } from '../../mcp/jsonrpc.js';
 import type { PolicyStep } from './policy.js';
@@ -27,7 +28,10 @@ export function route(registry: ServerDirectory): PolicyStep {
     run(call) {
       const { endpoint } = call;
       if (endpoint.kind === 'server') {
-        const record = resolveMajor(registry, endpoint.slug, endpoint.major, call.now);
+        const record =
+          endpoint.version === undefined
+            ? resolveMajor(registry, endpoint.slug, endpoint.major, call.now)
+            : resolveExact(registry, endpoint.slug, endpoint.version, call.now);
         call.target = { record };
         if (call.method === 'tools/call') resolveTool(call, registry, requireName(call));
         return;

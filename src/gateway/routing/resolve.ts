@@ -35,6 +35,14 @@ export function resolveMajor(registry: ServerDirectory, slug: string, major: num
   throw sunsetError(ofMajor);
 }
 
+/** Exactly `slug@version` (a peer's call, checked against that version's export rule): 404 if absent, 410 if sunset. */
+export function resolveExact(registry: ServerDirectory, slug: string, version: string, now: Date): ServerRecord {
+  const record = registry.versions(slug).find((r) => r.version === version);
+  if (!record) throw new GatewayError('not_found', `no server ${slug}@${version}`);
+  if (isSunset(record, now)) throw sunsetError([record]);
+  return record;
+}
+
 /** 410 for a set of sunset versions (newest first): names the newest, with the first migration URL any of them gives. */
 export function sunsetError(versions: readonly ServerRecord[]): GatewayError {
   const record = versions[0]!;
