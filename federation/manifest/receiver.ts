@@ -10,7 +10,9 @@
  * 7. seq: lower, or equal with other bytes              → manifest_rollback
  * 8. validity window, with clock-skew allowance         → manifest_expired / manifest_not_yet_valid
  * An equal seq with equal bytes is an idempotent no-op. The highest seq seen
- * is kept after expiry, so an old manifest cannot be replayed.
+ * is kept after expiry, so an old manifest cannot be replayed: the same
+ * manifest comes back only before the deadline it had here (a peer removed
+ * and re-added re-sends its current manifest and is served again at once).
  * When the current manifest expires, an `expired` event fires and `current()`
  * is empty: a silent peer's tools disappear.
  */
@@ -71,7 +73,8 @@ export class ManifestReceiver {
   private readonly now: () => number;
   private readonly events = new EventEmitter();
   private accepted?: { manifest: Manifest; payload: Buffer };
-  private highWater?: { seq: number; payload: Buffer };
+  /** The highest seq accepted, its bytes, and until when it may be current here (its expiry, capped at acceptance). */
+  private highWater?: { seq: number; payload: Buffer; until: number };
   private timer?: NodeJS.Timeout;
 
   constructor(init: ManifestReceiverInit) {
@@ -116,14 +119,13 @@ export class ManifestReceiver {
     }
     if (high !== undefined && manifest.seq === high.seq) {
       if (this.accepted !== undefined) return { status: 'unchanged', manifest: this.accepted.manifest };
-      // Replaying the manifest that already expired here must not revive it.
-      throw new ManifestError('manifest_expired', `manifest seq ${manifest.seq} already expired`);
+      // Replaying a manifest past the deadline it had here (its own expiry, or our cap) must not revive it.
+      if (now >= high.until) throw new ManifestError('manifest_expired', `manifest seq ${manifest.seq} already expired`);
+      // Dropped while still valid (the peer was removed, then re-added): current again until that same deadline.
+      return this.makeCurrent(manifest, payload, high.until, now);
     }
-    this.highWater = { seq: manifest.seq, payload };
-    this.accepted = { manifest, payload };
-    this.armExpiry(manifest, now);
-    this.emit('accepted', manifest);
-    return { status: 'accepted', manifest };
+    this.highWater = { seq: manifest.seq, payload, until: Math.min(manifest.expiresAt + this.skewMs, now + this.maxTtlMs) };
+    return this.makeCurrent(manifest, payload, this.highWater.until, now);
   }
 
   /** The accepted, unexpired manifest, if any. */
@@ -147,9 +149,15 @@ export class ManifestReceiver {
     this.accepted = undefined;
   }
 
-  private armExpiry(manifest: Manifest, now: number): void {
+  private makeCurrent(manifest: Manifest, payload: Buffer, until: number, now: number): AcceptResult {
+    this.accepted = { manifest, payload };
+    this.armExpiry(manifest, until, now);
+    this.emit('accepted', manifest);
+    return { status: 'accepted', manifest };
+  }
+
+  private armExpiry(manifest: Manifest, until: number, now: number): void {
     clearTimeout(this.timer);
-    const until = Math.min(manifest.expiresAt + this.skewMs, now + this.maxTtlMs);
     this.timer = setTimeout(() => {
       if (this.accepted?.manifest !== manifest) return;
       this.accepted = undefined;

@@ -4,6 +4,7 @@
  * numbers, non-JSON values in schemas and duplicate tools are all
  * `manifest_malformed`, with the offending path in the message.
  */
+import semver from 'semver';
 import { LIFECYCLES, SLUG_PATTERN } from '../../src/registry/types.js';
 import { parseEd25519PeerId } from '../peer/identity.js';
 import { ManifestError } from './errors.js';
@@ -85,7 +86,9 @@ function tool(value: unknown, path: string): ManifestTool {
   exactKeys(value, path, TOOL_REQUIRED, TOOL_OPTIONAL);
   const slug = text(value.slug, `${path}.slug`, 63);
   if (!SLUG_PATTERN.test(slug)) malformed(`${path}.slug`, `must match ${SLUG_PATTERN}`);
-  text(value.version, `${path}.version`, 64);
+  const version = text(value.version, `${path}.version`, 64);
+  // Versions route calls and sort the peer's records here: only a plain semantic version, as the registry keeps them.
+  if (semver.valid(version) !== version) malformed(`${path}.version`, 'must be a semantic version (e.g. 1.2.0)');
   const name = text(value.name, `${path}.name`, MANIFEST_LIMITS.name);
   if (!TOOL_NAME.test(name)) malformed(`${path}.name`, `must match ${TOOL_NAME}`);
   if (!(LIFECYCLES as readonly unknown[]).includes(value.lifecycle)) malformed(`${path}.lifecycle`, `expected one of ${LIFECYCLES.join(', ')}`);

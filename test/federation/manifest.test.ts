@@ -168,6 +168,8 @@ const vectors: Vector[] = [
   { name: 'seq as a 64-bit integer beyond 2^53', envelope: () => signedRaw({ ...manifest(), seq: 2n ** 60n }), code: 'manifest_malformed' },
   { name: 'expiresAt before issuedAt', envelope: () => signed(manifest({ expiresAt: NOW - 2_000 })), code: 'manifest_malformed' },
   { name: 'tool with an unknown lifecycle', envelope: () => signed(manifest({ tools: [tool('x', { lifecycle: 'gold' as never })] })), code: 'manifest_malformed' },
+  { name: 'tool whose version is not semver', envelope: () => signed(manifest({ tools: [tool('x', { version: 'latest' })] })), code: 'manifest_malformed' },
+  { name: 'tool whose version is not in plain form', envelope: () => signed(manifest({ tools: [tool('x', { version: 'v1.0.0' })] })), code: 'manifest_malformed' },
   { name: 'tool with a bad slug', envelope: () => signed(manifest({ tools: [tool('x', { slug: '../etc' })] })), code: 'manifest_malformed' },
   { name: 'duplicate tool', envelope: () => signed(manifest({ tools: [tool('x'), tool('x')] })), code: 'manifest_malformed' },
   { name: 'a Date inside a schema', envelope: () => signedRaw({ ...manifest(), tools: [{ ...tool('x'), inputSchema: { d: new Date(0) } }] }), code: 'manifest_malformed' },
@@ -228,9 +230,27 @@ t.test('an accepted manifest expires on time and cannot be replayed', async (t) 
 t.test('maxTtlMs caps how long a far-future expiry is honoured', async (t) => {
   const r = receiver({ now: () => Date.now(), maxTtlMs: 100 });
   const expired = new Promise<Manifest>((resolve) => r.on('expired', resolve));
-  r.accept(signed(manifest({ issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000 })));
+  const envelope = signed(manifest({ issuedAt: Date.now(), expiresAt: Date.now() + 3_600_000 }));
+  r.accept(envelope);
   await expired;
   t.equal(r.current(), undefined);
+  t.throws(() => r.accept(envelope), { code: 'manifest_expired' }, 'nor revived by sending it again');
+});
+
+t.test('a manifest dropped while valid (peer removed, then re-added) is current again until its deadline', async (t) => {
+  let now = NOW;
+  const r = receiver({ now: () => now, clockSkewMs: 0, maxTtlMs: 60_000 });
+  const envelope = signed(manifest({ issuedAt: NOW, expiresAt: NOW + 3_600_000 }));
+  t.equal(r.accept(envelope).status, 'accepted');
+  r.close();
+  t.equal(r.current(), undefined, 'removing the peer drops its tools');
+  now += 30_000;
+  t.equal(r.accept(envelope).status, 'accepted', 'the same manifest, re-sent on reconnect, is accepted again');
+  t.equal(r.current()?.seq, 5);
+  r.close();
+  now += 30_000;
+  t.throws(() => r.accept(envelope), { code: 'manifest_expired' }, 'but not past the deadline it had at first acceptance (maxTtlMs from then)');
+  t.throws(() => r.accept(signed(manifest({ seq: 4 }))), { code: 'manifest_rollback' }, 'and the high-water mark still holds');
 });
 
 t.test('publisher: seq rises on change only, and never goes back across a restart (LevelDB)', async (t) => {
