@@ -2,31 +2,42 @@
  * The peer side of a remote call (`/toolmesh/call/1.0.0`): a call arriving
  * from a pinned peer meets our trust policy, then our full gateway chain.
  *
- * 1. The token must be one we issued to this very peer (its `peer` claim is
- *    the link's alias): a token cannot be replayed over another peer's link.
- * 2. The peer's rate limit (trust-config `rateLimit`, one bucket per peer).
- * 3. The export policy: server, version, tool, access and the caller's peer
- *    groups (`peer_groups`, as the peer asserted them) must match a rule.
+ * 1. The peer's rate limit (trust-config `rateLimit`, one bucket per peer),
+ *    taken for every frame before anything in it is looked at.
+ * 2. The token must verify as one we issued, to this very peer (its `peer`
+ *    claim is the link's alias): a token cannot be replayed over another
+ *    peer's link, and nothing unverified is believed or recorded.
+ * 3. The export policy: server, exact version, tool, access and the caller's
+ *    peer groups (`peer_groups`, as the peer asserted them) must match a rule.
  *    A refusal is 403 `trust_denied`, recorded here with the calling node's
  *    correlation id.
- * 4. The call is then handed to our own gateway (in process, no socket) with
- *    the translated token, so it passes the transport checks, authentication
- *    (signature, expiry), per-identity rate limiting, authorization, version
- *    gate, schema validation and audit exactly as a local call does.
+ * 4. The call is then handed to our own gateway (in process, no socket) for
+ *    exactly that version, with the translated token, so it passes the
+ *    transport checks, authentication, per-identity rate limiting,
+ *    authorization, version gate, schema validation and audit exactly as a
+ *    local call does.
+ *
+ * What a refusal records comes from the peer's frame: only well-formed values
+ * are kept (a correlation id that is not a UUID is replaced, an odd server,
+ * version, method or tool name is left out).
  */
-import { decodeJwt } from 'jose';
-import type { AuditLog } from '../../src/audit/index.js';
+import { randomUUID } from 'node:crypto';
+import semver from 'semver';
+import { auditIdentity, type AuditLog } from '../../src/audit/index.js';
 import { GatewayError } from '../../src/gateway/errors.js';
 import type { Registry } from '../../src/registry/registry.js';
+import { SLUG_PATTERN } from '../../src/registry/types.js';
 import type { RequestHandler } from '../peer/index.js';
 import { decidePeerCall, type TrustPolicy } from '../trust/index.js';
-import { DISPATCH_HEADER } from './peer-tokens.js';
+import { DISPATCH_HEADER, type VerifiedPeerToken } from './peer-tokens.js';
 import { decodeCallRequest, encodeCallResponse, type RemoteCallRequest, type RemoteCallResponse } from './../remote/call-protocol.js';
 
 export interface CallHandlerDeps {
   policy: () => TrustPolicy;
   registry: Pick<Registry, 'versions'>;
   audit: Pick<AuditLog, 'append'>;
+  /** Verifies a translated token we issued (cached); throws `GatewayError('invalid_token')`. */
+  verifyToken: (token: string) => Promise<VerifiedPeerToken>;
   /** Our own gateway's per-server endpoint, called in process. */
   gateway: LocalGateway;
   /** Proves to our gateway that a peer token arrives over the federation link. */
@@ -34,6 +45,9 @@ export interface CallHandlerDeps {
 }
 
 const MODERN = '2026-07-28';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const METHOD = /^[A-Za-z0-9_/.-]{1,64}$/;
+const TOOL_NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
 
 /** The node's own gateway, as the call handler uses it. */
 export interface LocalGateway {
@@ -48,37 +62,20 @@ export interface CallHandler {
 
 export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
   const buckets = new Map<string, { tokens: number; at: number }>();
-  // A translated token is reused for a minute of calls: its (unverified) claims are read once.
-  const decoded = new Map<string, Record<string, unknown>>();
-  const claimsOf = (token: string): Record<string, unknown> => {
-    let claims = decoded.get(token);
-    if (claims === undefined) {
-      claims = decodeJwt(token);
-      if (decoded.size >= 1024) decoded.delete(decoded.keys().next().value!);
-      decoded.set(token, claims);
-    }
-    return claims;
-  };
 
-  const refuse = async (request: RemoteCallRequest | undefined, alias: string, cause: string, error: GatewayError, claims?: Record<string, unknown>): Promise<Uint8Array> => {
+  const refuse = async (request: RemoteCallRequest | undefined, alias: string, cause: string, error: GatewayError, caller?: VerifiedPeerToken): Promise<Uint8Array> => {
+    const tool = request?.method === 'tools/call' ? request.params.name : undefined;
     await deps.audit
       .append(
         {
           kind: 'rejection',
-          correlationId: request?.correlationId ?? 'unknown',
-          method: request?.method ?? '-',
-          ...(claims && typeof claims.sub === 'string'
-            ? {
-                identity: {
-                  kind: 'peer',
-                  subject: claims.sub,
-                  groups: stringList(claims.peer_groups),
-                  ...(typeof claims.client_id === 'string' ? { issuer: claims.client_id, actor: [{ subject: claims.client_id, node: alias }] } : {}),
-                },
-              }
-            : {}),
-          ...(request ? { server: request.slug, version: request.version } : {}),
-          ...(request?.method === 'tools/call' && typeof request.params.name === 'string' ? { tool: request.params.name } : {}),
+          correlationId: request !== undefined && UUID.test(request.correlationId) ? request.correlationId.toLowerCase() : randomUUID(),
+          method: request !== undefined && METHOD.test(request.method) ? request.method : '-',
+          // The caller as the peer asserted it (its groups before our mapping): what the export rules were checked against.
+          ...(caller ? { identity: auditIdentity({ ...caller.identity, groups: caller.peerGroups }) } : {}),
+          ...(request !== undefined && SLUG_PATTERN.test(request.slug) ? { server: request.slug } : {}),
+          ...(request !== undefined && semver.valid(request.version) === request.version ? { version: request.version } : {}),
+          ...(typeof tool === 'string' && TOOL_NAME.test(tool) ? { tool } : {}),
           outcome: error.reason,
           reason: error.reason,
           status: error.status,
@@ -102,37 +99,37 @@ export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
   };
 
   const handler: RequestHandler = async (bytes, context) => {
+    const policy = deps.policy();
+    const peer = policy.peers.find((p) => p.alias === context.alias);
+    if (!peer) return refuse(undefined, context.alias, 'unknown_peer', new GatewayError('trust_denied', 'not a trusted peer'));
+    if (!takeToken(peer.alias, peer.rateLimit)) {
+      const error = new GatewayError('rate_limited', `peer ${peer.alias} is over its rate limit`, { data: { retryAfter: Math.ceil(60 / peer.rateLimit.perMinute) } });
+      return refuse(undefined, context.alias, 'peer_rate_limit', error);
+    }
     let request: RemoteCallRequest;
     try {
       request = decodeCallRequest(bytes);
     } catch {
       return refuse(undefined, context.alias, 'malformed_request', new GatewayError('invalid_request', 'malformed remote call'));
     }
-    let claims: Record<string, unknown>;
+    let caller: VerifiedPeerToken;
     try {
-      claims = claimsOf(request.token);
+      caller = await deps.verifyToken(request.token);
     } catch {
-      return refuse(request, context.alias, 'malformed_token', new GatewayError('invalid_token', 'the remote call carries no token of ours'));
+      return refuse(request, context.alias, 'token_not_ours', new GatewayError('invalid_token', 'the remote call carries no valid token of ours'));
     }
-    if (claims.peer !== context.alias) {
-      return refuse(request, context.alias, 'token_of_another_peer', new GatewayError('trust_denied', 'this token was not issued to this peer'), claims);
-    }
-    const policy = deps.policy();
-    const peer = policy.peers.find((p) => p.alias === context.alias);
-    if (!peer) return refuse(request, context.alias, 'unknown_peer', new GatewayError('trust_denied', 'not a trusted peer'), claims);
-    if (!takeToken(peer.alias, peer.rateLimit)) {
-      const error = new GatewayError('rate_limited', `peer ${peer.alias} is over its rate limit`, { data: { retryAfter: Math.ceil(60 / peer.rateLimit.perMinute) } });
-      return refuse(request, context.alias, 'peer_rate_limit', error, claims);
+    if (caller.peer !== context.alias) {
+      return refuse(request, context.alias, 'token_of_another_peer', new GatewayError('trust_denied', 'this token was not issued to this peer'));
     }
     if (request.method !== 'tools/call') {
-      return refuse(request, context.alias, 'method_not_exported', new GatewayError('trust_denied', `${request.method} is not offered to peers`), claims);
+      return refuse(request, context.alias, 'method_not_exported', new GatewayError('trust_denied', 'only tools/call is offered to peers'), caller);
     }
     const toolName = typeof request.params.name === 'string' ? request.params.name : '';
     const record = deps.registry.versions(request.slug).find((r) => r.version === request.version);
     const access = record?.tools.find((t) => t.name === toolName)?.access ?? 'write';
-    const decision = decidePeerCall(policy, peer.alias, stringList(claims.peer_groups), request.slug, request.version, toolName, access);
+    const decision = decidePeerCall(policy, peer.alias, caller.peerGroups, request.slug, request.version, toolName, access);
     if (!decision.allowed) {
-      return refuse(request, context.alias, decision.reason, new GatewayError('trust_denied', `not exported to ${peer.alias}: ${decision.reason.replaceAll('_', ' ')}`, { data: { cause: decision.reason } }), claims);
+      return refuse(request, context.alias, decision.reason, new GatewayError('trust_denied', `not exported to ${peer.alias}: ${decision.reason.replaceAll('_', ' ')}`, { data: { cause: decision.reason } }), caller);
     }
     return encodeCallResponse(await dispatch(deps.gateway, request, deps.dispatchSecret, context.signal));
   };

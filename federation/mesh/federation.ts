@@ -151,7 +151,8 @@ export async function startFederation(init: FederationInit): Promise<Federation>
   };
 
   const dispatchSecret = randomBytes(32).toString('hex');
-  const calls = remoteCallHandler({ policy, registry, audit, gateway: init.gateway, dispatchSecret });
+  const peerTokens = peerTokenAuthenticator({ identity, entityId: init.entityId, resource: `${init.entityId}/mcp`, dispatchSecret });
+  const calls = remoteCallHandler({ policy, registry, audit, verifyToken: (token) => peerTokens.verify(token), gateway: init.gateway, dispatchSecret });
   await host.setPeers(pinned(policy()));
   await exchange.start();
   await host.handle(CALL_PROTOCOL, calls.handler);
@@ -236,7 +237,6 @@ export async function startFederation(init: FederationInit): Promise<Federation>
       toolmesh_node: { peer_id: host.peerId, namespace: policy().node.namespace, token_endpoint: `${init.entityId}${TOKEN_PATH}`, manifest_protocol: MANIFEST_PROTOCOL },
     }),
   });
-  const peerTokens = peerTokenAuthenticator({ identity, entityId: init.entityId, resource: `${init.entityId}/mcp`, dispatchSecret });
 
   return {
     peerId: host.peerId,

@@ -30,6 +30,10 @@ export interface TranslatedCaller {
   identity: Identity;
   /** Most recent first: `[0]` is the peer node that exchanged the token. */
   actors: ActorLink[];
+  /** The alias of the peer the token was issued to (`peer` claim). */
+  peer: string;
+  /** The caller's groups as the peer asserted them, before our mapping (`peer_groups`): what export rules name. */
+  peerGroups: string[];
 }
 
 /**
@@ -110,7 +114,8 @@ export async function verifyTranslatedToken(token: string, options: TranslatedTo
     principal: `peer:${alias}:${sub}`,
     class: claims.cls,
   };
-  return { identity: Object.freeze(identity), actors };
+  const peerGroups = Array.isArray(claims.peer_groups) ? claims.peer_groups.filter((g): g is string => typeof g === 'string') : [];
+  return { identity: Object.freeze(identity), actors, peer: alias, peerGroups };
 }
 
 function isJwk(key: JWK | VerifyKey | KeyObject): key is JWK {

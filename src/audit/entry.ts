@@ -94,6 +94,14 @@ export function auditIdentity(identity: Identity, actor?: AuditActor[]): AuditId
 }
 
 const STRING_FIELDS = ['server', 'version', 'tool', 'method', 'argsHash', 'outcome', 'reason'] as const;
+/** Longest text kept in one field, and in `detail` as JSON: a hostile caller or peer must not grow the log at will. */
+const MAX_TEXT = 512;
+const MAX_DETAIL = 16 * 1024;
+
+/** `value`, or its first {@link MAX_TEXT} characters saying how many were cut. */
+function bounded(value: string): string {
+  return value.length <= MAX_TEXT ? value : `${value.slice(0, MAX_TEXT)}…[+${value.length - MAX_TEXT} chars]`;
+}
 const NUMBER_FIELDS = ['status', 'latencyMs'] as const;
 const KINDS = new Set<string>(AUDIT_KINDS);
 
@@ -104,7 +112,7 @@ function invalid(message: string): never {
 function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') invalid(`${name} must be a string`);
-  return value;
+  return bounded(value);
 }
 
 function normalizeIdentity(value: unknown): AuditIdentity {
@@ -112,7 +120,7 @@ function normalizeIdentity(value: unknown): AuditIdentity {
   const v = value as Record<string, unknown>;
   if (typeof v.kind !== 'string' || typeof v.subject !== 'string') invalid('identity.kind and identity.subject must be strings');
   if (!Array.isArray(v.groups) || !v.groups.every((g) => typeof g === 'string')) invalid('identity.groups must be an array of strings');
-  const out: AuditIdentity = { kind: v.kind as CredentialKind, subject: v.subject, groups: [...(v.groups as string[])] };
+  const out: AuditIdentity = { kind: v.kind as CredentialKind, subject: bounded(v.subject), groups: (v.groups as string[]).map(bounded) };
   const tenant = optionalString(v.tenant, 'identity.tenant');
   const issuer = optionalString(v.issuer, 'identity.issuer');
   const clientId = optionalString(v.clientId, 'identity.clientId');
@@ -124,7 +132,7 @@ function normalizeIdentity(value: unknown): AuditIdentity {
     out.actor = v.actor.map((a: unknown, i) => {
       const hop = a as Record<string, unknown> | null;
       if (typeof hop?.subject !== 'string' || typeof hop.node !== 'string') invalid(`identity.actor[${i}] needs subject and node strings`);
-      return { subject: hop.subject, node: hop.node };
+      return { subject: bounded(hop.subject), node: bounded(hop.node) };
     });
   }
   return out;
@@ -138,6 +146,7 @@ function normalizeDetail(value: unknown): Record<string, unknown> {
   } catch (err) {
     throw new AuditError('invalid_entry', `detail is not JSON: ${(err as Error).message}`, { cause: err });
   }
+  if ((text as string).length > MAX_DETAIL) return { truncated: true, length: (text as string).length, head: (text as string).slice(0, MAX_TEXT) };
   // A JSON round trip: Dates become strings, undefined members vanish — as they would in storage.
   return JSON.parse(text as string) as Record<string, unknown>;
 }
@@ -150,7 +159,7 @@ export function normalizeInput(input: AuditEntryInput): AuditEntryInput {
   if (typeof input !== 'object' || input === null) invalid('an audit entry must be an object');
   if (!KINDS.has(input.kind)) invalid(`kind must be one of ${AUDIT_KINDS.join(', ')}`);
   if (typeof input.correlationId !== 'string' || input.correlationId.length === 0) invalid('correlationId must be a non-empty string');
-  const out: AuditEntryInput = { kind: input.kind, correlationId: input.correlationId };
+  const out: AuditEntryInput = { kind: input.kind, correlationId: bounded(input.correlationId) };
   if (input.identity !== undefined) out.identity = normalizeIdentity(input.identity);
   for (const name of STRING_FIELDS) {
     const value = optionalString(input[name], name);

@@ -47,3 +47,22 @@ for (const [name, input] of vectors) {
     t.same(JSON.parse(json), entry);
   });
 }
+
+t.test('oversized text is cut before sealing: a hostile caller or peer cannot grow the log at will', async (t) => {
+  const huge = 'x'.repeat(100_000);
+  const input = normalizeInput({
+    kind: 'rejection',
+    correlationId: huge,
+    method: huge,
+    identity: { kind: 'peer', subject: huge, groups: [huge, 'ok'], actor: [{ subject: huge, node: 'n' }] },
+    detail: { message: huge },
+  });
+  t.equal(input.correlationId.length, 512 + `…[+${100_000 - 512} chars]`.length, 'the first 512 characters, saying how many were cut');
+  t.ok(input.correlationId.startsWith('x'.repeat(512)));
+  t.ok(input.method!.endsWith('chars]'));
+  t.ok(input.identity!.subject.length < 600);
+  t.same(input.identity!.groups[1], 'ok', 'short values are kept as they are');
+  t.ok(input.identity!.actor![0]!.subject.length < 600);
+  t.match(input.detail, { truncated: true, length: Number }, 'an oversized detail is replaced by its size and head');
+  t.ok(sealEntry(input, position).json.length < 4_000, 'the stored entry stays small');
+});
