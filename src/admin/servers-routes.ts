@@ -11,6 +11,9 @@
  *   POST   /admin/v1/servers/:slug/versions/:version/deprecate {sunsetAt?, migrationUrl?}
  *   POST   /admin/v1/servers/:slug/versions/:version/sunset    {sunsetAt?, migrationUrl?}
  *   POST   /admin/v1/servers/:slug/versions/:version/approve   {readTools?}
+ *
+ * `namespace` (both POSTs) puts the server in a tenant's namespace: only that
+ * tenant's API keys see it. It follows the tenant id rule, `[a-z0-9-]{1,63}`.
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -20,6 +23,7 @@ import { isObject } from '../mcp/jsonrpc.js';
 import { serverKey, type Registry } from '../registry/registry.js';
 import { registrationsFromServerJson } from '../registry/server-json.js';
 import { LIFECYCLES, type Lifecycle, type RegistrationInput } from '../registry/types.js';
+import { TENANT_ID_PATTERN } from '../auth/apikeys/key-format.js';
 import type { BackendManager } from '../gateway/backends/manager.js';
 
 export interface ServersRoutesDeps {
@@ -35,6 +39,13 @@ function optionalString(body: Record<string, unknown>, field: string): string | 
   const v = body[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') throw new HttpError(400, 'invalid_input', `${field}: must be a string`);
+  return v;
+}
+
+/** A tenant namespace as API keys name tenants; anything else would be a namespace no tenant can see. */
+function optionalNamespace(body: Record<string, unknown>): string | undefined {
+  const v = optionalString(body, 'namespace');
+  if (v !== undefined && !TENANT_ID_PATTERN.test(v)) throw new HttpError(400, 'invalid_input', 'namespace: must match [a-z0-9-]{1,63} (a tenant id)');
   return v;
 }
 
@@ -68,24 +79,27 @@ export function serversRoutes(deps: ServersRoutesDeps): Router {
   router.post('/', async (ctx) => {
     const body = await readJsonBody(ctx);
     if (!isObject(body)) throw new HttpError(400, 'invalid_input', 'body must be a registration object');
+    optionalNamespace(body);
     ctx.status = 201;
     ctx.body = await register(body as unknown as RegistrationInput, actor(ctx));
   });
 
   router.post('/import', async (ctx) => {
     const body = await readJsonBody(ctx);
-    if (!isObject(body)) throw new HttpError(400, 'invalid_input', 'body must be {server, slug?, lifecycle?, allowedGroups?, readTools?}');
+    if (!isObject(body)) throw new HttpError(400, 'invalid_input', 'body must be {server, slug?, lifecycle?, allowedGroups?, owner?, readTools?, namespace?}');
     const doc = 'server' in body ? body.server : body;
     const notes: string[] = [];
     const slug = optionalString(body, 'slug');
     const inputs = registrationsFromServerJson(doc, { ...(slug ? { slug } : {}), onNote: (n) => notes.push(n) });
     const lifecycle = optionalString(body, 'lifecycle');
+    const namespace = optionalNamespace(body);
     const created = [];
     for (const input of inputs) {
       if (lifecycle) input.lifecycle = lifecycle as RegistrationInput['lifecycle'];
       if (Array.isArray(body.allowedGroups)) input.allowedGroups = body.allowedGroups as string[];
       if (Array.isArray(body.readTools)) input.readTools = body.readTools as string[];
       if (typeof body.owner === 'string') input.owner = body.owner;
+      if (namespace !== undefined) input.namespace = namespace;
       created.push(await register(input, actor(ctx)));
     }
     ctx.status = 201;

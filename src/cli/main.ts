@@ -2,7 +2,7 @@
 /**
  * `toolmesh` — one binary for the node and its administration.
  *
- *   toolmesh start [--data DIR] [--config FILE] [--host H] [--port N]
+ *   toolmesh start [--data DIR] [--config FILE] [--host H] [--port N] [--trust DIR]
  *   toolmesh init [--data DIR]
  *   toolmesh server add|import|list|show|promote|deprecate|sunset|approve …
  *   toolmesh audit verify|query|export|tail|checkpoints …
@@ -20,14 +20,17 @@ const USAGE = `usage: toolmesh <command>
                                     --trust: federate under that trust policy directory
   init [--data DIR]                                                 create the data directory, identity, admin token and config.json
   server add <slug> --version V (--url URL | --stdio -- CMD [ARGS…]) [--lifecycle alpha|beta|stable]
-             [--groups a,b] [--owner WHO] [--description TEXT] [--read-tools t1,t2]
-  server import <server.json> [--slug S] [--lifecycle L]
+             [--groups a,b] [--owner WHO] [--description TEXT] [--title TEXT] [--read-tools t1,t2]
+             [--namespace NS] [--env NAME=VALUE …]   --namespace: a tenant's namespace; --env: stdio only
+  server import <server.json> [--slug S] [--lifecycle alpha|beta|stable] [--groups a,b] [--owner WHO] [--namespace NS]
   server list | show <slug>[@version]
-  server promote|deprecate|sunset|approve <slug>@<version> [--to L] [--sunset-at DATE] [--migration-url URL]
+  server promote <slug>@<version> [--to beta|stable]
+  server deprecate|sunset <slug>@<version> [--sunset-at DATE] [--migration-url URL]
+  server approve <slug>@<version> [--read-tools t1,t2]
 
   credential key issue --tenant T --scopes a,b [--groups g] [--expires-at DATE]
   credential key rotate --tenant T --key-id K [--overlap SECONDS] | revoke --tenant T --key-id K | list [--tenant T]
-  credential agent add <san> --groups a,b [--scopes s1,s2] | list | remove <san>
+  credential agent add <san> --groups a,b [--scopes s1,s2] | list | show <san> | remove <san>
   credential bootstrap rotate|disable  the bootstrap admin token
   credential hash-password            (reads a password on stdin; prints an scrypt hash for config)
 
@@ -54,7 +57,7 @@ const USAGE = `usage: toolmesh <command>
   peer status <alias> [--json]         one peer in detail, with the tools it offers us
   peer id [--data DIR] [--json]        this node's libp2p peer id (offline; for other nodes' trust-config)
 
-  anchor --data DIR [--host H] [--port N] [--members FILE] [--entity-id URL]
+  anchor --data DIR [--host H] [--port N] [--members FILE] [--entity-id URL] [--json]
                                        run a mesh trust anchor in the foreground (default port 7500);
                                        prints its entity id and the JWKS nodes pin in trustAnchors[].jwks
   anchor --print-jwks --data DIR       print only that JWKS (offline)

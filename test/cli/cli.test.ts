@@ -187,6 +187,33 @@ async function cliTests(): Promise<void> {
     tt.match(missing.stderr, /nope\.json: ENOENT/);
   });
 
+  await t.test('server add / import --namespace: the record carries the tenant namespace', async (tt) => {
+    const add = await cli(['server', 'add', 'acme-web', '--version', '1.0.0', '--url', legacy.url, '--namespace', 'acme', ...conn()]);
+    tt.equal(add.code, 0, add.stderr);
+    tt.match(add.stdout, /^registered acme-web@1\.0\.0 /m);
+
+    const file = join(dataDir, 'tenant-server.json');
+    await writeFile(file, JSON.stringify({ name: 'io.example/tenant-web', description: 'imported for a tenant', version: '1.0.0', remotes: [{ type: 'streamable-http', url: legacy.url }] }));
+    const imp = await cli(['server', 'import', file, '--slug', 'globex-web', '--namespace', 'globex', ...conn()]);
+    tt.equal(imp.code, 0, imp.stderr);
+    tt.match(imp.stdout, /^imported globex-web@1\.0\.0 /m);
+
+    const [added, imported, text, plain, bad] = await Promise.all([
+      cli(['server', 'show', 'acme-web@1.0.0', '--json', ...conn()]),
+      cli(['server', 'show', 'globex-web@1.0.0', '--json', ...conn()]),
+      cli(['server', 'show', 'acme-web@1.0.0', ...conn()]),
+      cli(['server', 'show', 'web@1.0.0', '--json', ...conn()]),
+      cli(['server', 'add', 'bad-ns', '--version', '1.0.0', '--url', legacy.url, '--namespace', 'Acme', ...conn()]),
+    ]);
+    tt.equal(JSON.parse(added.stdout).namespace, 'acme', 'server add --namespace');
+    tt.equal(JSON.parse(imported.stdout).namespace, 'globex', 'server import --namespace');
+    tt.match(text.stdout, /^ {2}namespace {4}acme$/m, 'server show names the namespace');
+    tt.notOk('namespace' in JSON.parse(plain.stdout), 'a server added without --namespace has none');
+
+    tt.equal(bad.code, 1, 'a namespace that is not a tenant id is refused');
+    tt.match(bad.stderr, /400 invalid_input: namespace: must match \[a-z0-9-\]\{1,63\}/);
+  });
+
   await t.test('errors: unknown command, unreachable node', async (tt) => {
     const port = await freePort();
     const [unknown, badOption, down, noToken, wrongToken] = await Promise.all([

@@ -3,7 +3,8 @@
  *
  *   add <slug> --version V (--url URL | --stdio -- CMD [ARGS…]) [--lifecycle L]
  *       [--groups a,b] [--owner WHO] [--description TEXT] [--title TEXT] [--read-tools t1,t2]
- *   import <server.json> [--slug S] [--lifecycle L] [--groups a,b] [--owner WHO]
+ *       [--namespace NS] [--env NAME=VALUE …]   (--env: stdio only)
+ *   import <server.json> [--slug S] [--lifecycle L] [--groups a,b] [--owner WHO] [--namespace NS]
  *   list
  *   show <slug>[@version]
  *   promote <slug>@<version> [--to beta|stable]
@@ -62,6 +63,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
       'sunset-at': { type: 'string' },
       'migration-url': { type: 'string' },
       env: { type: 'string', multiple: true },
+      namespace: { type: 'string' },
     },
   });
   const client = new AdminClient(values);
@@ -85,6 +87,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
         ...(values.description ? { description: values.description } : {}),
         ...(values.title ? { title: values.title } : {}),
         ...(values['read-tools'] ? { readTools: commaList(values['read-tools']) } : {}),
+        ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
       });
       out(record, () => `registered ${record.slug}@${record.version} (${record.lifecycle}) with ${record.tools.length} tool(s): ${record.tools.map((t) => `${t.name}[${t.access}]`).join(', ')}\n` +
         `endpoint: ${client.baseUrl}/mcp/v${record.version.split('.')[0]}/tools/${record.slug}/rpc`);
@@ -105,6 +108,7 @@ export async function serverCommand(argv: string[]): Promise<void> {
         ...(values.lifecycle ? { lifecycle: values.lifecycle } : {}),
         ...(values.groups ? { allowedGroups: commaList(values.groups) } : {}),
         ...(values.owner ? { owner: values.owner } : {}),
+        ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
       });
       out(result, () => [...result.servers.map((r) => `imported ${r.slug}@${r.version} with ${r.tools.length} tool(s)`), ...result.notes.map((n) => `note: ${n}`)].join('\n'));
       return;
@@ -160,6 +164,7 @@ function showRecord(r: ServerRecord & { drift: { drifted: string[]; unapproved?:
     `  backend      ${backend}`,
     `  owner        ${r.owner ?? '-'}`,
     `  groups       ${r.allowedGroups.join(', ') || '-'}`,
+    r.namespace !== undefined ? `  namespace    ${r.namespace}` : '',
     `  approved     ${r.approvedBy} at ${r.approvedAt}`,
     r.deprecatedAt ? `  deprecated   ${r.deprecatedAt}` : '',
     r.sunsetAt ? `  sunset       ${r.sunsetAt}` : '',
