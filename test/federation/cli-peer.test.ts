@@ -16,13 +16,11 @@ import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { cliEnv, MAIN, ROOT, runCli } from '../helpers/cli.js';
-import { planNode, startMeshNode, writeTrust, type NodePlan, waitFor } from '../helpers/mesh.js';
+import { planNode, startMeshNode, writeTrust, type NodePlan, waitFor, startTestAnchor } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
-import { startAnchor } from '../../federation/anchor/anchor-server.js';
 
 if (!existsSync(MAIN)) {
   t.fail(`${MAIN} is missing: run \`npx tsc -p tsconfig.json\` first (npm test builds it in pretest)`);
@@ -49,11 +47,9 @@ async function cliTests(): Promise<void> {
   const sales = await planNode('sales', 'example-corp');
   const support = await planNode('support', 'example-corp');
   cleanups.push(() => removeDir(sales.dataDir), () => removeDir(support.dataDir));
-  const anchorDir = await mkdtemp(join(tmpdir(), 'toolmesh-cli-anchor-'));
-  cleanups.push(() => removeDir(anchorDir));
-  const anchor = await startAnchor({ dataDir: anchorDir, members: [sales, support].map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
+  const anchor = await startTestAnchor([sales, support]);
   cleanups.push(() => anchor.stop());
-  const trustAnchors = [{ entityId: anchor.entityId, jwks: anchor.jwks }];
+  const trustAnchors = [anchor.pin];
 
   // Sales' versions: v1 imports echo; v2 also imports add (for a second group); v3 is broken YAML.
   const version = (n: number): NodePlan => ({ ...sales, trustDir: join(sales.dataDir, `trust-v${n}`) });

@@ -4,16 +4,12 @@
  * expires; a peer removed from the policy loses them at once.
  */
 import t from 'tap';
-import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { planNode, startMeshNode, writeTrust } from '../helpers/mesh.js';
+import { planNode, startMeshNode, startTestAnchor, writeTrust } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { modern, rawPost } from '../helpers/clients.js';
 import { clientCredentials, discover } from '../helpers/oauth-flows.js';
-import { startAnchor } from '../../federation/anchor/anchor-server.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 t.teardown(async () => {
@@ -24,13 +20,9 @@ const backend = await startLegacyHttpBackend();
 cleanups.push(() => backend.close());
 const a = await planNode('east');
 const b = await planNode('west');
-const anchorDir = await mkdtemp(join(tmpdir(), 'toolmesh-anchor-'));
-const anchor = await startAnchor({ dataDir: anchorDir, members: [a, b].map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
-cleanups.push(async () => {
-  await anchor.stop();
-  await rm(anchorDir, { recursive: true, force: true });
-});
-const trustAnchors = [{ entityId: anchor.entityId, jwks: anchor.jwks }];
+const anchor = await startTestAnchor([a, b]);
+cleanups.push(() => anchor.stop());
+const trustAnchors = [anchor.pin];
 await writeTrust(a, [{ plan: b, imports: [{ server: 'files', tools: '*', groups: ['staff'] }] }], { trustAnchors });
 await writeTrust(b, [{ plan: a, exports: [{ server: 'files', tools: '*', access: 'write', groups: ['staff'] }], inbound: { groupMapping: { staff: ['staff'] } } }], { trustAnchors });
 

@@ -8,15 +8,13 @@
  *   without a restart (its re-sent manifest is current again).
  */
 import t from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { planNode, startMeshNode, waitFor, writeTrust } from '../helpers/mesh.js';
+import { planNode, startMeshNode, startTestAnchor, waitFor, writeTrust } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { modern, rawPost } from '../helpers/clients.js';
 import { clientCredentials, discover } from '../helpers/oauth-flows.js';
-import { startAnchor } from '../../federation/anchor/anchor-server.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 t.teardown(async () => {
@@ -27,13 +25,9 @@ const backend = await startLegacyHttpBackend();
 cleanups.push(() => backend.close());
 const a = await planNode('a', 'unit-a');
 const b = await planNode('b', 'unit-b');
-const anchorDir = await mkdtemp(join(tmpdir(), 'toolmesh-anchor-'));
-const anchor = await startAnchor({ dataDir: anchorDir, members: [a, b].map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
-cleanups.push(async () => {
-  await anchor.stop();
-  await removeDir(anchorDir);
-});
-const trustAnchors = [{ entityId: anchor.entityId, jwks: anchor.jwks }];
+const anchor = await startTestAnchor([a, b]);
+cleanups.push(() => anchor.stop());
+const trustAnchors = [anchor.pin];
 
 // B exports only x@1.0.0 to A; it also has x@1.1.0, which A must never reach.
 await writeTrust(

@@ -18,14 +18,12 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { planNode, startMeshNode, writeTrust, type NodePlan, type PeerSpec, waitFor } from '../helpers/mesh.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { planNode, startMeshNode, startTestAnchor, writeTrust, type NodePlan, type PeerSpec, type TestAnchor, waitFor } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend } from '../helpers/backends.js';
 import { connect, modern, rawPost } from '../helpers/clients.js';
 import { clientCredentials, discover } from '../helpers/oauth-flows.js';
-import { startAnchor, type RunningAnchor } from '../../federation/anchor/anchor-server.js';
 import { TokenExchangeClient } from '../../federation/token-exchange/index.js';
 import type { AuditEntry } from '../../src/audit/index.js';
 
@@ -34,13 +32,9 @@ t.teardown(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-async function anchorFor(members: NodePlan[]): Promise<RunningAnchor> {
-  const dir = await mkdtemp(join(tmpdir(), 'toolmesh-anchor-'));
-  const anchor = await startAnchor({ dataDir: dir, members: members.map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
-  cleanups.push(async () => {
-    await anchor.stop();
-    await removeDir(dir);
-  });
+async function anchorFor(members: NodePlan[]): Promise<TestAnchor> {
+  const anchor = await startTestAnchor(members);
+  cleanups.push(() => anchor.stop());
   return anchor;
 }
 
@@ -52,7 +46,7 @@ const support = await planNode('support', 'example-corp');
 const acme = await planNode('acme', 'acme');
 const corpAnchor = await anchorFor([sales, support]);
 const acmeAnchor = await anchorFor([acme]);
-const pin = (a: RunningAnchor) => ({ entityId: a.entityId, jwks: a.jwks });
+const pin = (a: TestAnchor) => a.pin;
 
 const REP = { id: 'rep', secret: 'rep-secret-0123456789abcdef' };
 const INTERN = { id: 'intern', secret: 'intern-secret-0123456789abcd' };

@@ -6,12 +6,8 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { planNode, startMeshNode, writeTrust } from '../helpers/mesh.js';
+import { planNode, startMeshNode, startTestAnchor, writeTrust } from '../helpers/mesh.js';
 import { removeDir, type TestNode } from '../helpers/node.js';
-import { startAnchor } from '../../federation/anchor/anchor-server.js';
 import { createPeerHost, type PeerHost } from '../../federation/peer/index.js';
 import { CALL_PROTOCOL, decodeCallResponse, encodeCallRequest, type RemoteCallRequest } from '../../federation/remote/call-protocol.js';
 
@@ -22,12 +18,8 @@ t.teardown(async () => {
 
 const b = await planNode('b', 'unit-b');
 const evil = await planNode('evil', 'evil-org');
-const anchorDir = await mkdtemp(join(tmpdir(), 'toolmesh-anchor-'));
-const anchor = await startAnchor({ dataDir: anchorDir, members: [b, evil].map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
-cleanups.push(async () => {
-  await anchor.stop();
-  await removeDir(anchorDir);
-});
+const anchor = await startTestAnchor([b, evil]);
+cleanups.push(() => anchor.stop());
 await writeTrust(b, [
   {
     plan: evil,
@@ -35,7 +27,7 @@ await writeTrust(b, [
     exports: [{ server: 'tickets', tools: ['echo'], access: 'read', groups: ['g'] }],
     inbound: { groupMapping: { g: ['readers'] }, scopeCeiling: ['mcp:tool:tickets:read'], maxTokenTtlSeconds: 60 },
   },
-], { trustAnchors: [{ entityId: anchor.entityId, jwks: anchor.jwks }] });
+], { trustAnchors: [anchor.pin] });
 const B: TestNode = await startMeshNode(b, { auth: {} });
 cleanups.push(() => removeDir(b.dataDir));
 cleanups.push(() => B.stop());

@@ -11,7 +11,8 @@ import { stringify } from 'yaml';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateIdentity, type NodeIdentity } from '../../src/node/identity.js';
 import { planNodeIn, type NodePlan as ScriptPlan } from '../../scripts/lib/mesh-plan.js';
-import { startTestNode, type TestNode } from './node.js';
+import { startAnchor } from '../../federation/anchor/anchor-server.js';
+import { removeDir, startTestNode, type TestNode } from './node.js';
 
 export interface NodePlan extends ScriptPlan {
   identity: NodeIdentity;
@@ -82,4 +83,26 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+export interface TestAnchor {
+  entityId: string;
+  /** The anchor as a trust policy's `trustAnchors` lists it. */
+  pin: { entityId: string; jwks: unknown };
+  /** Stops it and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+/** A real OpenID Federation trust anchor in this process, vouching for the planned nodes. */
+export async function startTestAnchor(members: NodePlan[]): Promise<TestAnchor> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'toolmesh-anchor-'));
+  const anchor = await startAnchor({ dataDir, members: members.map((p) => ({ entityId: p.entityId, peerId: p.peerId })) });
+  return {
+    entityId: anchor.entityId,
+    pin: { entityId: anchor.entityId, jwks: anchor.jwks },
+    async stop() {
+      await anchor.stop();
+      await removeDir(dataDir);
+    },
+  };
 }
