@@ -25,6 +25,13 @@ export interface TokenSource {
   forget(peer: string, identity: Identity, scopes: string[]): void;
 }
 
+/** Refusals a peer's gateway may give that mean the same to our caller. */
+const PEER_REASONS = new Set<Reason>(['trust_denied', 'forbidden', 'not_found', 'sunset', 'rate_limited', 'upstream_unavailable', 'upstream_timeout', 'invalid_params']);
+/** The peer refused the token we obtained for the caller: a refused translation. */
+const TRANSLATION_REASONS = new Set<Reason>(['invalid_token', 'missing_credentials', 'insufficient_scope']);
+/** `data` members passed on from a peer's refusal. */
+const PEER_DATA = ['cause', 'retryAfter', 'migrationUrl', 'sunsetAt'] as const;
+
 export interface RemoteBackendDeps {
   host: Pick<PeerHost, 'peer' | 'request'>;
   tokens: TokenSource;
@@ -110,7 +117,12 @@ export class RemoteBackend implements Backend {
     }
   }
 
-  /** The peer gateway's answer as this gateway's: results and backend errors pass, refusals keep their reason. */
+  /**
+   * The peer gateway's answer as this gateway's: results and backend errors pass; a refusal keeps
+   * its reason only when it is one a peer may give us (its token trouble is a refused translation,
+   * anything else — its own audit or internal failures included — is `upstream_unavailable`), with
+   * only the `data` members our callers know.
+   */
   #outcome(status: number, body: Record<string, unknown>): RpcOutcome {
     if (status === 200 && isObject(body.result)) return { result: body.result };
     const error = isObject(body.error) ? body.error : { code: -32603, message: 'malformed answer from peer' };
@@ -119,9 +131,10 @@ export class RemoteBackend implements Backend {
     if (status === 200 || reason === undefined) {
       return { error: { code: typeof error.code === 'number' ? error.code : -32603, message: String(error.message ?? 'error'), ...(error.data !== undefined ? { data: error.data } : {}) } };
     }
-    const { reason: _reason, ...rest } = data;
-    // The peer's own token trouble is ours to solve, not the caller's: it is a refused translation.
-    const mapped: Reason = reason === 'invalid_token' || reason === 'missing_credentials' ? 'trust_denied' : reason;
-    throw new GatewayError(mapped, `peer ${this.#ref.peer}: ${String(error.message ?? reason)}`, { data: { ...rest, peer: this.#ref.peer } });
+    const mapped: Reason = PEER_REASONS.has(reason) ? reason : TRANSLATION_REASONS.has(reason) ? 'trust_denied' : 'upstream_unavailable';
+    const kept = Object.fromEntries(PEER_DATA.filter((k) => data[k] !== undefined).map((k) => [k, data[k]]));
+    const said = mapped === reason ? '' : ` (${reason})`;
+    throw new GatewayError(mapped, `peer ${this.#ref.peer}${said}: ${String(error.message ?? reason).slice(0, 500)}`, { data: { ...kept, peer: this.#ref.peer } });
   }
+
 }

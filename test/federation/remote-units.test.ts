@@ -2,12 +2,16 @@
  * The remote-call frame codec refuses malformed input with a typed error,
  * and a peer's manifest becomes server records only through our import
  * policy: tools no rule names are dropped, each kept tool carries the local
- * groups that may call it, and lifecycle and schemas are the manifest's.
+ * groups that may call it, and lifecycle and schemas are the manifest's. A
+ * peer's refusal reaches our caller only with a reason a peer may give.
  */
 import t from 'tap';
 import { pack } from 'msgpackr';
 import { decodeCallRequest, decodeCallResponse, encodeCallRequest, encodeCallResponse } from '../../federation/remote/call-protocol.js';
 import { RemoteDirectory } from '../../federation/remote/remote-directory.js';
+import { RemoteBackend } from '../../federation/remote/remote-backend.js';
+import type { GatewayError } from '../../src/gateway/errors.js';
+import type { Identity } from '../../src/auth/identity.js';
 import type { Manifest } from '../../federation/manifest/index.js';
 import type { PeerPolicy } from '../../federation/trust/index.js';
 
@@ -74,4 +78,43 @@ t.test('a manifest becomes records only through the import policy', async (t) =>
   t.same(dir.slugs(), [], 'no manifest (expired, removed): nothing');
   dir.setPeer('support', manifest, undefined);
   t.same(dir.slugs(), [], 'no policy for the peer: nothing');
+});
+
+t.test('a peer’s refusal reaches our caller only with a reason a peer may give, and known data', async (t) => {
+  // The peer's side of the link as bytes: what its gateway answered (status and JSON-RPC body).
+  let answer: { status: number; body: Record<string, unknown> } = { status: 200, body: {} };
+  const backend = new RemoteBackend(
+    { peer: 'evil', slug: 'x', version: '1.0.0' },
+    {
+      host: { peer: () => ({ status: 'connected' }) as never, request: async () => encodeCallResponse(answer) },
+      tokens: { token: async () => 'tok', forget: () => undefined },
+      accessOf: () => 'read',
+      callTimeoutMs: 1_000,
+    },
+  );
+  const caller = { identity: { kind: 'oauth', subject: 's', groups: [], scopes: [], principal: 'oauth:s', class: 'person' } as Identity, correlationId: crypto.randomUUID() };
+  const refusal = (reason: string, data: Record<string, unknown> = {}) => ({
+    status: 403,
+    body: { jsonrpc: '2.0', id: null, error: { code: -32003, message: `no: ${reason}`, data: { reason, ...data } } },
+  });
+  const cases: Array<[string, Record<string, unknown>, string, Record<string, unknown>]> = [
+    ['trust_denied', { cause: 'tool_not_exported', extra: 'x' }, 'trust_denied', { cause: 'tool_not_exported', peer: 'evil' }],
+    ['rate_limited', { retryAfter: 3 }, 'rate_limited', { retryAfter: 3, peer: 'evil' }],
+    ['sunset', { migrationUrl: 'https://m.example' }, 'sunset', { migrationUrl: 'https://m.example', peer: 'evil' }],
+    ['invalid_token', {}, 'trust_denied', { peer: 'evil' }],
+    ['insufficient_scope', {}, 'trust_denied', { peer: 'evil' }],
+    ['audit_unavailable', { extra: 'injected' }, 'upstream_unavailable', { peer: 'evil' }],
+    ['internal_error', {}, 'upstream_unavailable', { peer: 'evil' }],
+  ];
+  for (const [given, data, expected, kept] of cases) {
+    answer = refusal(given, data);
+    const err = await backend.request({ method: 'tools/call', params: { name: 'echo' }, caller }).then(
+      () => undefined,
+      (e: unknown) => e as GatewayError,
+    );
+    t.equal(err?.reason, expected, `${given} → ${expected}`);
+    t.same(err?.data, kept, `${given}: only known data members, and the peer`);
+  }
+  answer = { status: 200, body: { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'ok' }] } } };
+  t.same(await backend.request({ method: 'tools/call', params: { name: 'echo' }, caller }), { result: { content: [{ type: 'text', text: 'ok' }] } }, 'results pass');
 });
