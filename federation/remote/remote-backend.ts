@@ -60,9 +60,11 @@ export class RemoteBackend implements Backend {
     }
     const scopes = [`mcp:tool:${slug}:${this.#scopeAccess(call)}`];
     const { identity, correlationId } = call.caller;
+    // One deadline for the whole call: a token exchange that hangs uses it up like a silent peer.
+    const deadline = performance.now() + (call.timeoutMs ?? this.#deps.callTimeoutMs);
     for (let attempt = 0; ; attempt++) {
-      const token = await this.#deps.tokens.token(peer, identity, scopes, correlationId);
-      const response = await this.#send({ v: 1, token, correlationId, slug, version, method: call.method, params: call.params ?? {} }, call);
+      const token = await this.#beforeDeadline(this.#deps.tokens.token(peer, identity, scopes, correlationId), deadline, call);
+      const response = await this.#send({ v: 1, token, correlationId, slug, version, method: call.method, params: call.params ?? {} }, call, deadline);
       if (response.status === 401 && attempt === 0) {
         this.#deps.tokens.forget(peer, identity, scopes); // expired or rotated at the peer: exchange once more
         continue;
@@ -96,14 +98,37 @@ export class RemoteBackend implements Backend {
     return (typeof name === 'string' ? this.#deps.accessOf(name) : undefined) ?? 'write';
   }
 
-  async #send(request: Parameters<typeof encodeCallRequest>[0], call: BackendCall) {
+  /** `work`, or `upstream_timeout` at `deadline`, or `upstream_unavailable` when the caller goes away first. */
+  #beforeDeadline<T>(work: Promise<T>, deadline: number, call: BackendCall): Promise<T> {
+    const peer = this.#ref.peer;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => finish(() => reject(new GatewayError('upstream_unavailable', `the call to peer ${peer} was abandoned`, { data: { peer } })));
+      const timer = setTimeout(
+        () => finish(() => reject(new GatewayError('upstream_timeout', `peer ${peer}: no translated token in time`, { data: { peer } }))),
+        Math.max(0, deadline - performance.now()),
+      );
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        call.signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      work.then(
+        (value) => finish(() => resolve(value)),
+        (err: unknown) => finish(() => reject(err)),
+      );
+      if (call.signal?.aborted === true) onAbort();
+      else call.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async #send(request: Parameters<typeof encodeCallRequest>[0], call: BackendCall, deadline: number) {
     const controller = new AbortController();
     const onAbort = () => controller.abort(call.signal?.reason);
     call.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const bytes = await this.#deps.host.request(this.#ref.peer, CALL_PROTOCOL, encodeCallRequest(request), {
         signal: controller.signal,
-        timeoutMs: call.timeoutMs ?? this.#deps.callTimeoutMs,
+        timeoutMs: Math.max(1, Math.round(deadline - performance.now())),
       });
       return decodeCallResponse(bytes);
     } catch (err) {

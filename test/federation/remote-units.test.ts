@@ -118,3 +118,22 @@ t.test('a peer’s refusal reaches our caller only with a reason a peer may give
   answer = { status: 200, body: { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'ok' }] } } };
   t.same(await backend.request({ method: 'tools/call', params: { name: 'echo' }, caller }), { result: { content: [{ type: 'text', text: 'ok' }] } }, 'results pass');
 });
+
+t.test('a token exchange that hangs uses up the call’s deadline: upstream_timeout, not a longer wait', async (t) => {
+  let sent = 0;
+  const backend = new RemoteBackend(
+    { peer: 'slow', slug: 'x', version: '1.0.0' },
+    {
+      host: { peer: () => ({ status: 'connected' }) as never, request: async () => (sent++, encodeCallResponse({ status: 200, body: {} })) },
+      tokens: { token: () => new Promise<string>(() => undefined), forget: () => undefined },
+      accessOf: () => 'read',
+      callTimeoutMs: 5_000,
+    },
+  );
+  const caller = { identity: { kind: 'oauth', subject: 's', groups: [], scopes: [], principal: 'oauth:s', class: 'person' } as Identity, correlationId: crypto.randomUUID() };
+  const started = performance.now();
+  await t.rejects(backend.request({ method: 'tools/call', params: { name: 'echo' }, caller, timeoutMs: 200 }), { reason: 'upstream_timeout', status: 504 });
+  const took = performance.now() - started;
+  t.ok(took >= 190 && took < 2_000, `gave up at the deadline (${Math.round(took)} ms)`);
+  t.equal(sent, 0, 'nothing was sent to the peer');
+});
