@@ -215,8 +215,8 @@ export async function startFederation(init: FederationInit): Promise<Federation>
     entityId: init.entityId,
     path: TOKEN_PATH,
     // A peer's key is used only while its trust chain holds.
-    peerKeys: async (idOrAlias) => {
-      const key = await basePeerKeys(idOrAlias);
+    peerKeys: async (entityId) => {
+      const key = await basePeerKeys(entityId);
       if (!key) return undefined;
       try {
         await verifier.verify(key.alias);

@@ -31,8 +31,9 @@ export interface PeerKeysFromTrustOptions {
  */
 export function peerKeysFromTrust(policy: () => TrustPolicy, options: PeerKeysFromTrustOptions = {}): PeerKeys {
   const keys = new Map<string, JWK>();
-  return (entityIdOrAlias) => {
-    const peer = policy().peers.find((p) => p.entityId === entityIdOrAlias || p.alias === entityIdOrAlias);
+  // By entity id only: it is what a peer's assertions carry as `iss` (an alias is our local name for it).
+  return (entityId) => {
+    const peer = policy().peers.find((p) => p.entityId === entityId);
     if (!peer) return undefined;
     let publicJwk = keys.get(peer.peerId);
     if (!publicJwk) {

@@ -17,10 +17,10 @@ export interface PeerKey {
 }
 
 /**
- * Resolves a peer by entity id (the `iss` of its tokens) or alias. Undefined
+ * Resolves a peer by its entity id (the `iss` of its tokens). Undefined
  * for a peer we do not know: its tokens are refused before any other check.
  */
-export type PeerKeys = (entityIdOrAlias: string) => PeerKey | undefined | Promise<PeerKey | undefined>;
+export type PeerKeys = (entityId: string) => PeerKey | undefined | Promise<PeerKey | undefined>;
 
 /** What we grant the callers of one peer (trust-config/ `inbound`). */
 export interface InboundPolicy {
