@@ -16,6 +16,8 @@ import { TrustPolicyError, type TrustPolicyIssue } from './errors.js';
 export const NODE_FILE_NAMES = ['node.yaml', 'node.yml', 'node.json'] as const;
 export const PEERS_DIR = 'peers';
 const POLICY_EXTENSION = /\.(ya?ml|json)$/;
+/** Larger than any real policy file; parsing more would stall a running node's reload. */
+export const MAX_POLICY_FILE_BYTES = 1024 * 1024;
 
 export interface RawPolicyFile {
   /** Relative to the directory, `/`-separated. */
@@ -54,8 +56,13 @@ async function listDir(dir: string, rel: string): Promise<string[] | undefined> 
 async function readOne(dir: string, path: string): Promise<RawPolicyFile> {
   let bytes: Buffer;
   try {
+    const { size } = await stat(join(dir, path));
+    if (size > MAX_POLICY_FILE_BYTES) {
+      throw new TrustPolicyError('trust_policy_syntax', [{ file: path, pointer: '', message: `${size} bytes: a policy file may have at most ${MAX_POLICY_FILE_BYTES}` }]);
+    }
     bytes = await readFile(join(dir, path));
   } catch (err) {
+    if (err instanceof TrustPolicyError) throw err;
     // A file removed between listing and reading: the directory is mid-edit.
     const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'trust_policy_not_found' : 'trust_policy_unreadable';
     throw new TrustPolicyError(code, [ioIssue(path, err)], { cause: err });

@@ -352,6 +352,14 @@ const bad: BadCase[] = [
     line: 4,
   },
   {
+    name: 'a peer file over the size limit (refused before it is read or parsed)',
+    apply: (d) => writeFile(join(d, 'peers/huge.yaml'), `alias: huge\n# ${'x'.repeat(1024 * 1024)}\n`),
+    code: 'trust_policy_syntax',
+    file: 'peers/huge.yaml',
+    pointer: '',
+    message: /bytes: a policy file may have at most 1048576/,
+  },
+  {
     name: 'JSON syntax error',
     apply: (d) => writeFile(join(d, 'peers/extra.json'), '{ "alias": "extra",\n  "peerId": 1, }'),
     code: 'trust_policy_syntax',
