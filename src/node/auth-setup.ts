@@ -10,7 +10,6 @@ import type { IncomingMessage } from 'node:http';
 import type Router from '@koa/router';
 import type { NodeConfig } from '../config/config.js';
 import type { Store } from '../store/db.js';
-import type { Registry } from '../registry/registry.js';
 import type { AuthenticateDeps } from '../gateway/policy/authenticate.js';
 import { presentedCredential } from '../gateway/policy/authenticate.js';
 import { API_KEY_PREFIX } from '../auth/authenticator.js';
@@ -46,7 +45,11 @@ export function scopesSupported(registry: Pick<ServerDirectory, 'slugs'>): strin
   return [SCOPE_ADMIN, ...registry.slugs().flatMap((slug) => [toolScope(slug, 'read'), toolScope(slug, 'write')])];
 }
 
-export async function setupAuth(config: NodeConfig, store: Store, registry: Registry, publicUrl: string, extraIssuers: string[] = []): Promise<NodeAuth> {
+/**
+ * `servers` is read on each request: the node's own servers and, once federation is up, its peers'
+ * (their scopes and per-server metadata paths exist like local ones).
+ */
+export async function setupAuth(config: NodeConfig, store: Store, servers: () => Pick<ServerDirectory, 'slugs' | 'versions'>, publicUrl: string, extraIssuers: string[] = []): Promise<NodeAuth> {
   const resource = config.auth.resource || `${publicUrl}/mcp`;
   const metadataUrl = `${publicUrl}${PROTECTED_RESOURCE_WELL_KNOWN}${new URL(resource).pathname.replace(/\/$/, '')}`;
   const issuers = new TrustedIssuers(config.auth.issuers, {
@@ -64,7 +67,7 @@ export async function setupAuth(config: NodeConfig, store: Store, registry: Regi
       resource,
       // The embedded AS is both an extra issuer and (once added as local) a trusted one: list it once.
       authorizationServers: [...new Set([...extraIssuers, ...issuers.list()])],
-      scopesSupported: scopesSupported(registry),
+      scopesSupported: scopesSupported(servers()),
       resourceName: 'Toolmesh MCP gateway',
     });
   // One protected resource, the gateway: every MCP endpoint's metadata names it. A per-server
@@ -72,7 +75,7 @@ export async function setupAuth(config: NodeConfig, store: Store, registry: Regi
   const prmRoutes = protectedResourceRoutes((path) => {
     if (extraIssuers.length + issuers.list().length === 0) return undefined;
     const endpoint = matchMcpPath(path);
-    if (!endpoint || (endpoint.kind === 'server' && registry.versions(endpoint.slug).length === 0)) return undefined;
+    if (!endpoint || (endpoint.kind === 'server' && servers().versions(endpoint.slug).length === 0)) return undefined;
     return metadata();
   });
 

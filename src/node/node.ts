@@ -216,7 +216,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
         { onInternalError, configPath: '/auth/authorizationServer/' },
       );
     }
-    auth = await setupAuth(config, store, registry, publicUrl, authorizationServer ? [authorizationServer.issuer] : []);
+    auth = await setupAuth(config, store, () => directory, publicUrl, authorizationServer ? [authorizationServer.issuer] : []);
     if (authorizationServer) auth.issuers.addLocal(authorizationServer.issuer, authorizationServer.localKeys(), { algorithms: ['ES256'], typ: 'at+jwt' });
   } catch (err) {
     await abortStart();

@@ -5,7 +5,8 @@
  * - a peer's call runs the exact version its export rule allowed, even when a
  *   newer version of the same major is registered (and not exported);
  * - a peer removed from the trust policy and added back gets its tools back
- *   without a restart (its re-sent manifest is current again).
+ *   without a restart (its re-sent manifest is current again);
+ * - a peer's server has protected-resource metadata (RFC 9728) like a local one.
  */
 import t from 'tap';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -103,4 +104,15 @@ t.test('a peer removed from the policy and added back gets its tools back withou
   const res = await rawPost(`${A.url}/mcp`, body, { ...headers, authorization: `Bearer ${bearer}` });
   t.equal(res.status, 200, JSON.stringify(res.body));
   t.same(res.body?.result?.content, [{ type: 'text', text: 'again' }]);
+});
+
+t.test('a peer’s server has protected-resource metadata naming its scopes, like a local one', async (t) => {
+  const res = await fetch(`${A.url}/.well-known/oauth-protected-resource/mcp/v1/tools/b.x/rpc`);
+  t.equal(res.status, 200);
+  const meta = (await res.json()) as { resource: string; scopes_supported: string[] };
+  t.equal(meta.resource, `${A.url}/mcp`);
+  t.ok(meta.scopes_supported.includes('mcp:tool:b.x:read'), 'the remote server’s scopes are listed');
+  const root = (await (await fetch(`${A.url}/.well-known/oauth-protected-resource`)).json()) as { scopes_supported: string[] };
+  t.ok(root.scopes_supported.includes('mcp:tool:b.x:write'), 'on the root document too');
+  t.equal((await fetch(`${A.url}/.well-known/oauth-protected-resource/mcp/v1/tools/b.nothing/rpc`)).status, 404, 'a server that does not exist has none');
 });
