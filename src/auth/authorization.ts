@@ -58,6 +58,19 @@ export function decideTool(identity: Identity, record: ServerRecord, tool: Pinne
   return { allowed: false, reason: 'insufficient_scope', scopes: [needed], message: `calling ${record.slug}/${tool.name} needs the scope ${needed}` };
 }
 
+/**
+ * Anything a server gives that is not a tool call — resources, prompts, completions, its own
+ * lists: the server (namespace, groups, lifecycle), and for a scoped credential a scope of
+ * that server, read or write (a token with no scopes of it reads nothing of it).
+ */
+export function decideServerData(identity: Identity, record: ServerRecord, lifecycle: LifecyclePolicy): Decision {
+  const server = decideServer(identity, record, lifecycle);
+  if (!server.allowed || !isScoped(identity)) return server;
+  const read = toolScope(record.slug, 'read');
+  if (identity.scopes.includes(read) || identity.scopes.includes(toolScope(record.slug, 'write'))) return ALLOWED;
+  return { allowed: false, reason: 'insufficient_scope', scopes: [read], message: `reading ${record.slug} needs the scope ${read}` };
+}
+
 /** Namespace, groups and lifecycle: everything that does not depend on the tool. */
 export function decideServer(identity: Identity, record: ServerRecord, lifecycle: LifecyclePolicy): Decision {
   if (identity.kind === 'anonymous' && 'remote' in record.backend) {

@@ -13,8 +13,8 @@ import type { BackendManager } from './backends/manager.js';
 import { serverKey } from '../registry/registry.js';
 import type { ServerDirectory } from '../registry/directory.js';
 import type { ServerRecord } from '../registry/types.js';
-import { decideServer, type LifecyclePolicy } from '../auth/authorization.js';
-import { toolScope, type Identity } from '../auth/identity.js';
+import { decideServerData, type LifecyclePolicy } from '../auth/authorization.js';
+import type { Identity } from '../auth/identity.js';
 import { newestServable } from './routing/resolve.js';
 import { namespacedName, namespacedUri } from './routing/aggregate-names.js';
 
@@ -34,9 +34,7 @@ export function isAggregateList(method: string): boolean {
 
 /** May this caller read data (resources, prompts) of `record`? The same rule as the authorize step. */
 function mayRead(identity: Identity, record: ServerRecord, lifecycle: LifecyclePolicy): boolean {
-  if (!decideServer(identity, record, lifecycle).allowed) return false;
-  if (identity.scopes.length === 0) return true;
-  return identity.scopes.includes(toolScope(record.slug, 'read')) || identity.scopes.includes(toolScope(record.slug, 'write'));
+  return decideServerData(identity, record, lifecycle).allowed;
 }
 
 export async function aggregateList(

@@ -10,6 +10,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { startTestNode, removeDir } from '../helpers/node.js';
 import { everythingStdio, startLegacyHttpBackend } from '../helpers/backends.js';
 import { rawPost, modern } from '../helpers/clients.js';
+import { clientCredentials, discover } from '../helpers/oauth-flows.js';
 
 const tools = await startLegacyHttpBackend();
 const tn = await startTestNode();
@@ -86,4 +87,57 @@ t.test('a caller sees and reads only servers it may read', async (t) => {
   const refused = await rawPost(`${scoped.url}/mcp`, read.body, read.headers);
   t.equal(refused.status, 403);
   t.equal(refused.body?.error?.data?.reason, 'insufficient_scope');
+});
+
+t.test('an OAuth token is held to its scopes for everything a server gives, on both endpoints', async (t) => {
+  const secret = (id: string) => `${id}-secret-0123456789abcdef`;
+  const node = await startTestNode({
+    auth: {
+      authorizationServer: {
+        clients: [
+          { clientId: 'unscoped', clientSecret: secret('unscoped'), groups: ['staff'], scopes: [] },
+          { clientId: 'elsewhere', clientSecret: secret('elsewhere'), groups: ['staff'], scopes: ['mcp:tool:plain:read'] },
+          { clientId: 'reader', clientSecret: secret('reader'), groups: ['staff'], scopes: ['mcp:tool:everything:read'] },
+        ],
+      },
+    },
+  });
+  t.teardown(async () => {
+    await node.stop();
+    await removeDir(node.dataDir);
+  });
+  await node.register({ slug: 'everything', version: '1.0.0', backend: everythingStdio(), allowedGroups: ['staff'] });
+  await node.register({ slug: 'plain', version: '1.0.0', backend: { http: tools.url }, allowedGroups: ['staff'] });
+  const meta = await discover(`${node.url}/oauth`);
+  const bearer = async (id: string, scope?: string) =>
+    (await clientCredentials(meta, { id, secret: secret(id) }, { resource: `${node.url}/mcp`, ...(scope ? { scope } : {}) })).access_token;
+  const post = async (url: string, method: string, params: Record<string, unknown>, token: string) => {
+    const m = modern(method, params);
+    return rawPost(url, m.body, { ...m.headers, authorization: `Bearer ${token}` });
+  };
+  const perServer = `${node.url}/mcp/v1/tools/everything/rpc`;
+  for (const [who, token] of [
+    ['a token with no scopes', await bearer('unscoped')],
+    ['a token scoped to another server', await bearer('elsewhere', 'mcp:tool:plain:read')],
+  ] as const) {
+    for (const [method, params] of [
+      ['resources/list', {}],
+      ['resources/templates/list', {}],
+      ['prompts/list', {}],
+      ['resources/read', { uri: 'demo://resource/static/document/architecture.md' }],
+      ['prompts/get', { name: 'simple-prompt' }],
+    ] as const) {
+      const res = await post(perServer, method, params, token);
+      t.equal(res.status, 403, `${who}: ${method} on the server's endpoint is refused`);
+      t.equal(res.body?.error?.data?.reason, 'insufficient_scope');
+    }
+    for (const [method, field] of [['resources/list', 'resources'], ['prompts/list', 'prompts']] as const) {
+      const res = await post(`${node.url}/mcp`, method, {}, token);
+      t.same(res.body?.result?.[field]?.filter((x: { name: string }) => x.name.startsWith('everything__')), [], `${who}: nothing of everything in the aggregate ${method}`);
+    }
+  }
+  const reader = await bearer('reader', 'mcp:tool:everything:read');
+  const listed = await post(perServer, 'resources/list', {}, reader);
+  t.equal(listed.status, 200, 'a token with a scope of the server reads it');
+  t.ok((listed.body?.result?.resources ?? []).length > 0);
 });

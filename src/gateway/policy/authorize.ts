@@ -2,21 +2,22 @@
  * Step 3 — authorize (rules in auth/authorization.ts).
  *
  * - tools/call: the tool, by scope, groups and lifecycle;
- * - methods that read data through a server (resources, prompts, completion):
- *   the server, and a scope of that server when the credential carries scopes;
- * - everything else on a per-server endpoint (initialize, discover, lists): the
- *   server must be visible to the caller; lists are then filtered per tool.
+ * - every other method that reaches the server (resources, prompts, completion,
+ *   their lists, logging…): the server, and for a scoped credential a scope of
+ *   that server (`decideServerData`, as the aggregate lists decide);
+ * - what the gateway answers itself (initialize, discover, ping, tools/list):
+ *   the server must be visible to the caller; tools/list is filtered per tool.
  * 403 `insufficient_scope` names the needed scope in `WWW-Authenticate`
  * (`error="insufficient_scope", scope="…"`) so a client can step up.
  */
 import { GatewayError } from '../errors.js';
-import { decideServer, decideTool, type Decision, type LifecyclePolicy } from '../../auth/authorization.js';
-import { toolScope } from '../../auth/identity.js';
+import { decideServer, decideServerData, decideTool, type Decision, type LifecyclePolicy } from '../../auth/authorization.js';
 import type { Endpoint } from '../call.js';
 import type { PolicyStep } from './policy.js';
 import { unknownTool } from './route.js';
 
-const DATA_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe', 'prompts/get', 'completion/complete']);
+/** Answered by the gateway itself, never forwarded to the server. */
+const ANSWERED_HERE = new Set(['initialize', 'server/discover', 'ping', 'tools/list']);
 
 export interface AuthorizeDeps {
   lifecycle: LifecyclePolicy;
@@ -32,14 +33,8 @@ export function authorize(deps: AuthorizeDeps): PolicyStep {
       const identity = call.identity!;
       let decision: Decision;
       if (target.tool) decision = decideTool(identity, target.record, target.tool, deps.lifecycle);
-      else {
-        decision = decideServer(identity, target.record, deps.lifecycle);
-        if (decision.allowed && DATA_METHODS.has(call.method) && identity.scopes.length > 0) {
-          const { slug } = target.record;
-          const ok = identity.scopes.includes(toolScope(slug, 'read')) || identity.scopes.includes(toolScope(slug, 'write'));
-          if (!ok) decision = { allowed: false, reason: 'insufficient_scope', scopes: [toolScope(slug, 'read')], message: `${call.method} on ${slug} needs ${toolScope(slug, 'read')}` };
-        }
-      }
+      else if (ANSWERED_HERE.has(call.method)) decision = decideServer(identity, target.record, deps.lifecycle);
+      else decision = decideServerData(identity, target.record, deps.lifecycle);
       if (decision.allowed) return;
       if (decision.reason === 'forbidden' && decision.hidden) {
         // Another namespace's server does not exist for this caller: same answers as for a missing one.
