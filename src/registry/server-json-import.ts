@@ -115,6 +115,9 @@ function backendFromRemotes(remotes: unknown, note: (n: string) => void): Backen
   return chosen;
 }
 
+/** npm's package-name grammar (lower case, optional scope, URL-safe, at most 214 characters). */
+const NPM_PACKAGE_NAME = /^(?=.{1,214}$)(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/;
+
 function backendFromPackages(packages: unknown, note: (n: string) => void): BackendSpec | undefined {
   if (packages === undefined) return undefined;
   let chosen: BackendSpec | undefined;
@@ -128,6 +131,8 @@ function backendFromPackages(packages: unknown, note: (n: string) => void): Back
     if (transportType !== 'stdio') return note(`${path}: ${transportType} transport skipped; npm packages are run over stdio`);
 
     const identifier = requireString(pkg, 'identifier', path);
+    // An npm package name and nothing else: npx must never read it as one of its own options or a URL.
+    if (!NPM_PACKAGE_NAME.test(identifier)) throw invalid(`${path}.identifier`, `${JSON.stringify(identifier.slice(0, 80))} is not an npm package name`);
     const version = requireString(pkg, 'version', path);
     requireSemver(version, `${path}.version`);
     const base = optionalString(pkg, 'registryBaseUrl', path);
@@ -136,7 +141,8 @@ function backendFromPackages(packages: unknown, note: (n: string) => void): Back
     }
     if (optionalArray(pkg, 'runtimeArguments', path).length > 0) note(`${path}.runtimeArguments: ignored`);
 
-    const args = ['-y', `${identifier}@${version}`];
+    // `--`: what follows is the package and its own arguments, none of them npx's.
+    const args = ['-y', '--', `${identifier}@${version}`];
     optionalArray(pkg, 'packageArguments', path).forEach((a, j) => {
       const ap = `${path}.packageArguments[${j}]`;
       const arg = asObject(a, ap);

@@ -174,7 +174,7 @@ t.test('npm server.json → npx stdio registration with fixed args and env', asy
     description: 'Read and write files under allowed directories',
     backend: {
       stdio: 'npx',
-      args: ['-y', '@acme/mcp-filesystem@2.0.1', '--mode', 'readonly', '/srv/data', '--log-level', 'info'],
+      args: ['-y', '--', '@acme/mcp-filesystem@2.0.1', '--mode', 'readonly', '/srv/data', '--log-level', 'info'],
       env: { FS_CACHE: 'on', NODE_ENV: 'production' },
     },
     source: { registryName: 'io.github.acme/filesystem' },
@@ -225,6 +225,24 @@ const INVALID: { name: string; doc: unknown; opts?: { slug?: string }; field: st
       packages: [{ registryType: 'npm', identifier: 'w', version: '^2.0.0', transport: { type: 'stdio' } }],
     },
     field: 'packages[0].version',
+  },
+  {
+    name: 'npm identifier that npx would read as its own option (runs a shell command)',
+    doc: {
+      name: 'io.github.acme/w',
+      version: '1.0.0',
+      packages: [{ registryType: 'npm', identifier: '--call=touch /tmp/pwned', version: '1.0.0', transport: { type: 'stdio' } }],
+    },
+    field: 'packages[0].identifier',
+  },
+  {
+    name: 'npm identifier that is a URL',
+    doc: {
+      name: 'io.github.acme/w',
+      version: '1.0.0',
+      packages: [{ registryType: 'npm', identifier: 'https://evil.example/pkg.tgz', version: '1.0.0', transport: { type: 'stdio' } }],
+    },
+    field: 'packages[0].identifier',
   },
   {
     name: 'only an sse remote',
