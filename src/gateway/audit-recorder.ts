@@ -58,7 +58,14 @@ export class AuditRecorder {
   async intent(call: CallContext): Promise<void> {
     if (!this.#log.available) throw unavailable();
     const input = this.#base(call);
-    if (call.method === 'tools/call') input.argsHash = argsHash(this.#key, call.params.arguments ?? {});
+    if (call.method === 'tools/call') {
+      try {
+        input.argsHash = argsHash(this.#key, call.params.arguments ?? {});
+      } catch (err) {
+        // Arguments with no canonical JSON form cannot be recorded, so they are not forwarded.
+        throw new GatewayError('invalid_params', 'arguments have no canonical JSON form', { cause: err });
+      }
+    }
     try {
       await this.#log.append(input);
     } catch (err) {

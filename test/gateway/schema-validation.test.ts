@@ -16,7 +16,7 @@ import t, { type Test } from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startTestNode, removeDir } from '../helpers/node.js';
-import { connect, type AnyClient, type Era } from '../helpers/clients.js';
+import { connect, modern, rawPost, type AnyClient, type Era } from '../helpers/clients.js';
 import { startJsonSchemaBackend, type RawTool } from '../helpers/json-schema-backend.js';
 
 
@@ -79,6 +79,12 @@ const tools: RawTool[] = [
   { name: 'notify', description: 'format: email', inputSchema: EMAIL },
   { name: 'match', description: 'catastrophic pattern', inputSchema: CATASTROPHIC },
   { name: 'codes', description: 'two patterns', inputSchema: PATTERNS },
+  { name: 'anything', description: 'any object', inputSchema: { type: 'object' } },
+  {
+    name: 'tree',
+    description: 'a recursive schema',
+    inputSchema: { type: 'object', $defs: { node: { type: 'array', items: { $ref: '#/$defs/node' } } }, properties: { n: { $ref: '#/$defs/node' } } },
+  },
 ];
 
 const backend = await startJsonSchemaBackend(tools);
@@ -276,4 +282,26 @@ t.test('registration refuses schemas that need the network or unbounded regex', 
   offered.splice(0, offered.length, { name: 'fine', inputSchema: { type: 'object', properties: { a: { type: 'string', pattern: '^[a-z]+$' } } } });
   const ok = await tn.admin('POST', '/admin/v1/servers', { slug: 'accepted', version: '1.0.0', backend: { http: bad.url } });
   t.equal(ok.status, 201, 'a usable schema registers');
+});
+
+t.test('arguments no schema can describe are invalid_params before any validator or backend sees them', async (t) => {
+  const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+  const cases: Array<[string, string, string]> = [
+    ['20,000 nested arrays', 'anything', `{"a":${nested(20_000)}}`],
+    ['65 levels', 'anything', `{"a":${nested(64)}}`],
+    ['a number JSON cannot carry', 'anything', '{"a":1e400}'],
+    ['deep data against a recursive schema', 'tree', `{"n":${nested(20_000)}}`],
+  ];
+  for (const [what, tool, args] of cases) {
+    const before = calls(tool);
+    const { headers } = modern('tools/call', { name: tool });
+    const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"${tool}","arguments":${args},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`;
+    const res = await rawPost(PER_SERVER, body, headers);
+    t.equal(res.status, 400, `${what}: 400`);
+    t.equal(res.body?.error?.data?.reason, 'invalid_params', `${what}: invalid_params`);
+    t.equal(calls(tool), before, `${what}: the backend never saw it`);
+  }
+  const { body, headers } = modern('tools/call', { name: 'anything', arguments: { a: JSON.parse(nested(62)) } });
+  const fine = await rawPost(PER_SERVER, body, headers);
+  t.equal(fine.status, 200, '63 levels are fine');
 });
