@@ -53,3 +53,21 @@ export class CombinedDirectory implements ServerDirectory {
     return this.#parts.find((p) => p.versions(record.slug).length > 0);
   }
 }
+
+/**
+ * The servers that exist for a caller: those of its tenant's namespace, or with no namespace for
+ * a caller that is not a tenant. Routing reads through it, so another namespace's server is
+ * missing in every answer (404, unknown tool) — never 410 or 403, which would show it exists.
+ */
+export function namespaceView(directory: ServerDirectory, tenant: string | undefined): ServerDirectory {
+  const visible = (r: ServerRecord) => (r.namespace ?? undefined) === tenant;
+  return {
+    slugs: () => directory.slugs().filter((slug) => directory.versions(slug).some(visible)),
+    versions: (slug) => {
+      const all = directory.versions(slug);
+      return all.every(visible) ? all : all.filter(visible);
+    },
+    servableTools: (record) => directory.servableTools(record),
+    isWithheld: (record, tool) => directory.isWithheld(record, tool),
+  };
+}

@@ -69,6 +69,7 @@ export const JSONRPC_CODE: Record<string, number> = {
   forbidden: -32003,
   not_found: -32004,
   rate_limited: -32005,
+  sunset: -32010,
 };
 
 /** Asserts a JSON-RPC refusal: HTTP status, `error.code` and `error.data.reason`. */

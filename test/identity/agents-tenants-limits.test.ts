@@ -256,6 +256,18 @@ t.test('2. tenants with API keys', async (t) => {
     t.equal(executed(publicB), 0, 'the public backend executed nothing');
   });
 
+  await t.test("another tenant's sunset server is as missing as a live one (no 410 tells it exists)", async (t) => {
+    await A.register({ slug: 'globex-hr', version: '1.0.0', backend: { http: globexB.url }, namespace: 'globex' });
+    const sunset = await A.admin('POST', '/admin/v1/servers/globex-hr/versions/1.0.0/sunset', {});
+    t.equal(sunset.status, 200, JSON.stringify(sunset.body));
+    assertRefused(t, await callTool(`${A.url}/mcp/v1/tools/globex-hr/rpc`, 'echo', { bearer: acme.key }), 404, 'not_found', 'globex-hr, sunset, per server');
+    const agg = await callTool(`${A.url}/mcp`, 'globex-hr__echo', { bearer: acme.key });
+    t.equal(agg.status, 200, 'on /mcp: answered like an unknown tool');
+    t.equal(agg.body?.result?._meta?.['io.toolmesh/reason'], 'unknown_tool');
+    const globex = await issueKey(A, 'globex', ['mcp:tool:globex-hr:write']);
+    assertRefused(t, await callTool(`${A.url}/mcp/v1/tools/globex-hr/rpc`, 'echo', { bearer: globex.key }), 410, 'sunset', 'its own tenant is told it was sunset');
+  });
+
   await t.test('a read scope does not open write tools: 403 insufficient_scope naming the scope', async (t) => {
     const reader = await issueKey(A, 'acme', ['mcp:tool:tenant-crm:read']);
     const before = executed(crmB);

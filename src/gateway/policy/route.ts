@@ -9,24 +9,27 @@
  * - aggregate endpoint: `{slug}__{tool}` names the slug's newest servable version
  *   (410 when every version of the slug is sunset); prompts (`{slug}__{name}`),
  *   resources (`{slug}+{uri}`) and completion references route the same way;
+ * - only servers of the caller's namespace exist here (another tenant's server is
+ *   404 / unknown tool in every state, sunset or withheld included);
  * - a tool must be pinned in that version; an unknown tool is answered, like
  *   the SDK servers do, with an `isError` tool result naming it (the backend
  *   never sees the call); a pinned tool whose live definition drifted
  *   is withheld until re-approved (403 forbidden, `cause: schema_changed`).
  */
 import { GatewayError } from '../errors.js';
-import type { ServerDirectory } from '../../registry/directory.js';
+import { namespaceView, type ServerDirectory } from '../../registry/directory.js';
 import type { CallContext } from '../call.js';
 import { newestServable, parseAggregateName, resolveExact, resolveMajor, sunsetError } from '../routing/resolve.js';
 import { parseNamespacedUri } from '../routing/aggregate-names.js';
 import { isObject } from '../../mcp/jsonrpc.js';
 import type { PolicyStep } from './policy.js';
 
-export function route(registry: ServerDirectory): PolicyStep {
+export function route(directory: ServerDirectory): PolicyStep {
   return {
     name: 'route',
     run(call) {
       const { endpoint } = call;
+      const registry = namespaceView(directory, call.identity?.tenant);
       if (endpoint.kind === 'server') {
         const record =
           endpoint.version === undefined
