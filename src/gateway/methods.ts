@@ -61,6 +61,11 @@ export class MethodHandlers {
     }
     if (call.endpoint.kind === 'aggregate') {
       if (isAggregateList(call.method)) {
+        // The fan-out reaches backends: like any forwarded call, its intent is durable first.
+        if (this.#deps.beforeForward) {
+          await this.#deps.beforeForward(call);
+          call.forwardedAt = performance.now();
+        }
         return { result: await aggregateList(call.method, this.#deps, call.identity!, call.now, call.exchange.client) };
       }
       if (call.target) {

@@ -117,6 +117,16 @@ t.test('a forwarded tools/call: one call and one outcome entry, no raw arguments
   t.equal(outcome.prev, call.hash, 'chained');
 });
 
+t.test('an aggregate list fans out to backends behind one call and one outcome entry', async (t) => {
+  for (const method of ['resources/list', 'prompts/list']) {
+    const m = modern(method);
+    const { res, entries } = await observe(A.node.audit, () => rawPost(`${A.url}/mcp`, m.body, m.headers));
+    t.equal(res.status, 200, method);
+    t.same(entries.map((e) => e.kind), ['call', 'outcome'], `${method}: an intent before the fan-out, then the outcome`);
+    t.match(entries[0], { method, identity: { kind: 'anonymous' } });
+  }
+});
+
 t.test('each rejection class on node A is exactly one rejection entry with its reason', async (t) => {
   const SCHEMA_SECRET = 'schema-secret-0815';
   const parseHeaders = modern('tools/call', { name: 'echo' }).headers;
