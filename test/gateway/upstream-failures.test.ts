@@ -10,6 +10,7 @@ import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestNode, removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend, fixtureStdio } from '../helpers/backends.js';
+import { startJsonSchemaBackend } from '../helpers/json-schema-backend.js';
 import { rawPost, modern } from '../helpers/clients.js';
 
 const nodes: TestNode[] = [];
@@ -155,6 +156,23 @@ t.test('an HTTP backend slower than backends.callTimeoutMs: 504 upstream_timeout
   const ok = await call(url, 'echo', { text: 'still here' });
   tt.equal(ok.status, 200);
   tt.equal(text(ok), 'still here');
+});
+
+t.test('an HTTP backend answering more than 16 MiB of JSON: 502 upstream_unavailable, memory bounded', async (tt) => {
+  const big = await startJsonSchemaBackend([
+    { name: 'huge', inputSchema: { type: 'object' }, pad: 17 * 1024 * 1024 },
+    { name: 'fits', inputSchema: { type: 'object' }, pad: 15 * 1024 * 1024 },
+  ]);
+  tt.teardown(() => big.close());
+  await main.register({ slug: 'big', version: '1.0.0', backend: { http: big.url } });
+  const url = `${main.url}/mcp/v1/tools/big/rpc`;
+  const res = await call(url, 'huge');
+  tt.equal(res.status, 502);
+  tt.equal(res.body?.error?.data?.reason, 'upstream_unavailable');
+  tt.match(res.body?.error?.message, /more than 16777216 bytes/);
+  const ok = await call(url, 'fits');
+  tt.equal(ok.status, 200, 'an answer under the limit is relayed');
+  tt.ok(text(ok).length > 15 * 1024 * 1024);
 });
 
 t.test('registration against an unreachable backend: 502 backend_unreachable', async (tt) => {

@@ -14,6 +14,8 @@ export interface RawTool {
   name: string;
   description?: string;
   inputSchema: Record<string, unknown>;
+  /** Characters of filler appended to every answer of this tool (for oversized answers). */
+  pad?: number;
 }
 
 export interface JsonSchemaBackend {
@@ -35,7 +37,8 @@ export async function startJsonSchemaBackend(tools: RawTool[]): Promise<JsonSche
       const { name, arguments: args } = req.params;
       if (!tools.some((t) => t.name === name)) return { content: [{ type: 'text', text: `no tool ${name}` }], isError: true };
       calls.set(name, (calls.get(name) ?? 0) + 1);
-      return { content: [{ type: 'text', text: JSON.stringify(args ?? {}) }] };
+      const pad = tools.find((t) => t.name === name)?.pad ?? 0;
+      return { content: [{ type: 'text', text: JSON.stringify(args ?? {}) + ' '.repeat(pad) }] };
     });
     return server;
   };

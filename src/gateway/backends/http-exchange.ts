@@ -12,7 +12,7 @@ import type { CallAbort } from './http-abort.js';
 import { transportError, unavailable } from './http-errors.js';
 import { headerValue } from './http-wire.js';
 import { SseParser } from './sse.js';
-import type { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { isObject } from '../../mcp/jsonrpc.js';
 import type { JsonRpcErrorObject, JsonRpcId, JsonRpcNotification, RpcOutcome } from '../../mcp/jsonrpc.js';
 
@@ -127,12 +127,29 @@ export async function postOneWay(
   if (res.statusCode >= 300) throw unavailable(`backend answered HTTP ${res.statusCode} to a notification`);
 }
 
-/** Reads a whole JSON body; a broken connection is a transport error, a non-JSON body `upstream_unavailable`. */
+/** The largest JSON answer read from a backend (an SSE stream's events are bounded alike, sse.ts). */
+export const MAX_JSON_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads a whole JSON body; a broken connection is a transport error, a non-JSON body or one over
+ * {@link MAX_JSON_RESPONSE_BYTES} `upstream_unavailable` (a backend must not exhaust the node's memory).
+ */
 async function readJson(body: Body): Promise<unknown> {
   let text: string;
   try {
-    text = await body.text();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_JSON_RESPONSE_BYTES) {
+        body.destroy();
+        throw unavailable(`backend answered more than ${MAX_JSON_RESPONSE_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8');
   } catch (err) {
+    if (err instanceof GatewayError) throw err;
     throw transportError(err);
   }
   try {
