@@ -106,8 +106,11 @@ export function validateConfigDocument(doc: unknown, source: string): void {
   }
 }
 
-/** Reads `file` if it exists (JSON), merges defaults and overrides, validates. */
-export async function loadConfig(file: string | undefined, overrides: ConfigOverrides): Promise<NodeConfig> {
+/**
+ * Reads `file` if it exists (JSON), merges defaults and overrides, validates. With `required`
+ * (a file the user named) a missing file is an error: a typo must not start a node on defaults.
+ */
+export async function loadConfig(file: string | undefined, overrides: ConfigOverrides, options: { required?: boolean } = {}): Promise<NodeConfig> {
   let doc: Record<string, unknown> = {};
   if (file) {
     let text: string | undefined;
@@ -115,6 +118,7 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (options.required === true) throw new ConfigError(`${file}: no such file`);
     }
     if (text !== undefined) {
       try {

@@ -91,7 +91,7 @@ export async function startNode(options: StartOptions): Promise<RunningNode> {
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.trustDir !== undefined ? { trustDir: options.trustDir } : {}),
-  });
+  }, { required: options.configFile !== undefined });
   await ensureDataDir(config.dataDir);
   // mTLS files are read before anything is opened: a bad file fails the start.
   const mtls = config.auth.mtls;

@@ -12,6 +12,10 @@ const dir = await mkdtemp(join(tmpdir(), 'toolmesh-config-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const file = join(dir, 'config.json');
 
+t.test('a file the user named (--config) must exist: a typo does not start a node on defaults', async (t) => {
+  await t.rejects(loadConfig(join(dir, 'typo.json'), { dataDir: dir }, { required: true }), { code: 'invalid_config', message: /typo\.json: no such file/ });
+});
+
 t.test('no file: embedded defaults, overrides applied', async (t) => {
   const config = await loadConfig(join(dir, 'absent.json'), { dataDir: dir, port: 0 });
   t.equal(config.listen.host, DEFAULTS.listen.host);
