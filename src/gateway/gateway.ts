@@ -107,6 +107,8 @@ export class Gateway {
       }
       checkPostHeaders(req);
       const message = parseMessage(await readBody(req, this.#options.maxBodyBytes));
+      // From here on a refusal answers the request's own id (JSON-RPC: null only when it cannot be read).
+      if (isRequest(message)) id = message.id;
       const exchange = classify(req, message, this.#deps.sessions, endpointKey(endpoint), Math.floor(Date.now() / 1000));
       id = exchange.id;
       call = {

@@ -273,7 +273,8 @@ for (const ep of endpoints) {
   });
 
   t.test(`${ep.label}: modern-era header rules`, async (t) => {
-    await refused(t, 'Mcp-Method mismatch', () => modernPost(ep.url, 'tools/list', {}, { 'mcp-method': 'tools/call' }), HEADER_MISMATCH);
+    const mismatch = await refused(t, 'Mcp-Method mismatch', () => modernPost(ep.url, 'tools/list', {}, { 'mcp-method': 'tools/call' }), HEADER_MISMATCH);
+    t.equal(mismatch.body?.id, 1, 'a refusal after the body was read answers the request id');
     await refused(t, 'Mcp-Method missing', () => modernPost(ep.url, 'tools/list', {}, { 'mcp-method': null }), HEADER_MISMATCH);
     await refused(
       t,
