@@ -123,7 +123,7 @@ export class Gateway {
         identity,
       };
       if (!isRequest(message)) {
-        this.#onNotification(message, exchange.session?.n);
+        this.#onNotification(message, exchange.session?.n, identity.principal);
         channel.accepted();
         return;
       }
@@ -139,7 +139,8 @@ export class Gateway {
         if (!res.writableFinished) abort.abort(new GatewayError('upstream_unavailable', 'client went away'));
       };
       res.once('close', onClose);
-      const cancelKey = exchange.session ? `${exchange.session.n}:${String(id)}` : undefined;
+      // Keyed by the caller too: a session id seen elsewhere does not let another caller cancel its requests.
+      const cancelKey = exchange.session ? `${identity.principal}\0${exchange.session.n}:${String(id)}` : undefined;
       if (cancelKey) this.#cancellable.set(cancelKey, abort);
       try {
         const outcome = await this.#deps.methods.handle(call, abort);
@@ -186,10 +187,10 @@ export class Gateway {
     channel.fail(rejection, null);
   }
 
-  #onNotification(message: unknown, sessionNonce: string | undefined): void {
+  #onNotification(message: unknown, sessionNonce: string | undefined, principal: string): void {
     if (!isObject(message) || message.method !== 'notifications/cancelled' || !sessionNonce) return;
     const params = isObject(message.params) ? message.params : {};
-    const controller = this.#cancellable.get(`${sessionNonce}:${String(params.requestId)}`);
+    const controller = this.#cancellable.get(`${principal}\0${sessionNonce}:${String(params.requestId)}`);
     controller?.abort(new GatewayError('upstream_unavailable', 'cancelled by the client'));
   }
 

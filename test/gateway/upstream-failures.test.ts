@@ -12,6 +12,7 @@ import { startTestNode, removeDir, type TestNode } from '../helpers/node.js';
 import { startLegacyHttpBackend, fixtureStdio } from '../helpers/backends.js';
 import { startJsonSchemaBackend } from '../helpers/json-schema-backend.js';
 import { rawPost, modern } from '../helpers/clients.js';
+import { clientCredentials, discover } from '../helpers/oauth-flows.js';
 
 const nodes: TestNode[] = [];
 async function node(config: Record<string, unknown> = {}): Promise<TestNode> {
@@ -111,6 +112,47 @@ t.test('a client that disconnects mid-call cancels the call upstream', async (tt
   }
   tt.equal(after.pid, before.pid, 'same child: nothing crashed');
   tt.ok(after.cancelled >= before.cancelled + 1, `the server saw the cancellation (cancelled ${before.cancelled} → ${after.cancelled})`);
+});
+
+t.test('legacy notifications/cancelled cancels the call upstream, only from the caller that made it', async (tt) => {
+  const secret = (id: string) => `${id}-secret-0123456789abcdef`;
+  const tn = await node({
+    auth: { authorizationServer: { clients: ['alice', 'mallory'].map((id) => ({ clientId: id, clientSecret: secret(id), groups: ['fx'], scopes: ['mcp:tool:fx:write'] })) } },
+  });
+  await tn.register({ slug: 'fx', version: '1.0.0', backend: fixtureStdio(), allowedGroups: ['fx'] });
+  const url = `${tn.url}/mcp/v1/tools/fx/rpc`;
+  const meta = await discover(`${tn.url}/oauth`);
+  const bearer = async (id: string) => (await clientCredentials(meta, { id, secret: secret(id) }, { scope: 'mcp:tool:fx:write', resource: `${tn.url}/mcp` })).access_token;
+  const [alice, mallory] = [await bearer('alice'), await bearer('mallory')];
+  const post = (message: object, token: string, session?: string) =>
+    rawPost(url, { jsonrpc: '2.0', ...message }, {
+      authorization: `Bearer ${token}`,
+      ...(session ? { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' } : {}),
+    });
+  const init = await post({ id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }, alice);
+  const session = init.headers.get('mcp-session-id')!;
+  const cancelled = async () => JSON.parse(text(await post({ id: 9, method: 'tools/call', params: { name: 'count', arguments: {} } }, alice, session))).cancelled as number;
+  const before = await cancelled();
+
+  const slow = post({ id: 42, method: 'tools/call', params: { name: 'slow', arguments: { ms: 1500 } } }, alice, session);
+  await sleep(300);
+  // Mallory has seen Alice's session id: her cancellation must not reach Alice's call.
+  await post({ method: 'notifications/cancelled', params: { requestId: 42 } }, mallory, session);
+  const done = await slow;
+  tt.equal(done.status, 200, 'another caller’s notifications/cancelled is ignored');
+  tt.equal(await cancelled(), before, 'nothing was cancelled upstream');
+
+  const again = post({ id: 43, method: 'tools/call', params: { name: 'slow', arguments: { ms: 5000 } } }, alice, session);
+  await sleep(300);
+  await post({ method: 'notifications/cancelled', params: { requestId: 43 } }, alice, session);
+  const res = await again;
+  tt.not(res.status, 200, `the caller's own cancellation ends the call (HTTP ${res.status})`);
+  let after = await cancelled();
+  for (let i = 0; i < 50 && after <= before; i++) {
+    await sleep(50);
+    after = await cancelled();
+  }
+  tt.equal(after, before + 1, 'the server saw one cancellation');
 });
 
 t.test('an HTTP backend that goes down: 502 upstream_unavailable within seconds', async (tt) => {
