@@ -8,6 +8,12 @@ import type { ServerResponse } from 'node:http';
 import type { JsonRpcId, JsonRpcMessage } from '../../mcp/jsonrpc.js';
 import type { GatewayError } from '../errors.js';
 
+/**
+ * Relayed notifications buffered for a client that does not read are dropped past this
+ * (progress and logging are advisory; the result itself is always written).
+ */
+export const MAX_RELAY_BUFFER_BYTES = 8 * 1024 * 1024;
+
 export class ResponseChannel {
   readonly #res: ServerResponse;
   readonly #acceptsSse: boolean;
@@ -45,9 +51,17 @@ export class ResponseChannel {
     this.#res.writeHead(200, this.#headers);
   }
 
+  /** Notifications dropped because the client was not reading. */
+  dropped = 0;
+
   /** Relays a message that precedes the result; upgrades the response to SSE. */
   relay(message: JsonRpcMessage): void {
     if (this.#done || !this.#acceptsSse || this.#res.destroyed) return;
+    // A backend flooding a client that does not read must not fill the node's memory.
+    if (this.#res.writableLength > MAX_RELAY_BUFFER_BYTES) {
+      this.dropped++;
+      return;
+    }
     this.openStream();
     this.#res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
