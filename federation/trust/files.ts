@@ -56,7 +56,12 @@ async function listDir(dir: string, rel: string): Promise<string[] | undefined> 
 async function readOne(dir: string, path: string): Promise<RawPolicyFile> {
   let bytes: Buffer;
   try {
-    const { size } = await stat(join(dir, path));
+    const info = await stat(join(dir, path));
+    // A FIFO or a device (say, a symlink to /dev/zero) would block or never end the read: regular files only.
+    if (!info.isFile()) {
+      throw new TrustPolicyError('trust_policy_unreadable', [{ file: path, pointer: '', message: 'not a regular file' }]);
+    }
+    const { size } = info;
     if (size > MAX_POLICY_FILE_BYTES) {
       throw new TrustPolicyError('trust_policy_syntax', [{ file: path, pointer: '', message: `${size} bytes: a policy file may have at most ${MAX_POLICY_FILE_BYTES}` }]);
     }

@@ -5,7 +5,8 @@
  * for YAML, the line.
  */
 import t from 'tap';
-import { cp, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -352,6 +353,25 @@ const bad: BadCase[] = [
     line: 4,
   },
   {
+    name: 'a peer file that is a symlink to a FIFO (a read would block forever)',
+    apply: async (d) => {
+      execFileSync('mkfifo', [join(d, 'pipe')]);
+      await symlink(join(d, 'pipe'), join(d, 'peers/pipe.yaml'));
+    },
+    code: 'trust_policy_unreadable',
+    file: 'peers/pipe.yaml',
+    pointer: '',
+    message: /not a regular file/,
+  },
+  {
+    name: 'a peer file that is a symlink to /dev/zero (a read would never end)',
+    apply: (d) => symlink('/dev/zero', join(d, 'peers/zero.yaml')),
+    code: 'trust_policy_unreadable',
+    file: 'peers/zero.yaml',
+    pointer: '',
+    message: /not a regular file/,
+  },
+  {
     name: 'a peer file over the size limit (refused before it is read or parsed)',
     apply: (d) => writeFile(join(d, 'peers/huge.yaml'), `alias: huge\n# ${'x'.repeat(1024 * 1024)}\n`),
     code: 'trust_policy_syntax',
@@ -399,7 +419,7 @@ for (const c of bad) {
     await c.apply(dir);
     const err = await refusal(dir);
     t.equal(err.code, c.code, err.message);
-    t.equal(err.status, c.code === 'trust_policy_not_found' ? 404 : 400);
+    t.equal(err.status, c.code === 'trust_policy_not_found' ? 404 : c.code === 'trust_policy_unreadable' ? 500 : 400);
     const issue = err.issues.find((i) => i.file === c.file && i.pointer === c.pointer);
     t.ok(issue, `an issue names ${c.file} ${c.pointer || '/'}: ${JSON.stringify(err.issues)}`);
     if (!issue) return;
