@@ -248,6 +248,18 @@ export class TrustPolicyStore extends EventEmitter<TrustPolicyStoreEvents> {
     if (peerId !== undefined && policy.node.peerId !== undefined && policy.node.peerId !== peerId) {
       throw new TrustPolicyError('trust_policy_inconsistent', [{ file: policy.source.nodeFile, pointer: '/peerId', message: `this policy is for node ${policy.node.peerId}, not this node (${peerId})` }]);
     }
+    // Who this node is (its namespace, alias, entity id) is fixed while it runs: its entity
+    // configuration, manifests and token exchanges were built with it. A change needs a restart.
+    const running = this.#current?.node;
+    if (running) {
+      for (const field of ['namespace', 'alias', 'entityId'] as const) {
+        if (policy.node[field] !== running[field]) {
+          throw new TrustPolicyError('trust_policy_inconsistent', [
+            { file: policy.source.nodeFile, pointer: `/${field}`, message: `the node's ${field} cannot change while it runs (${running[field]} → ${policy.node[field]}): restart the node to apply it` },
+          ]);
+        }
+      }
+    }
     const lint = typeof this.#options.lint === 'function' ? await this.#options.lint() : this.#options.lint;
     const err = lintError(lintTrustPolicy(policy, lint));
     if (err) throw err;

@@ -127,6 +127,25 @@ t.test('schema and lint errors are refused too', async (t) => {
   t.equal(store.current, running);
 });
 
+t.test('the node’s own namespace, alias and entity id cannot change while it runs', async (t) => {
+  const dir = await copyOf('sales');
+  const store = await started(dir);
+  const running = store.current;
+  const node = join(dir, 'node.yaml');
+  const original = await readFile(node, 'utf8');
+  for (const [field, from, to] of [
+    ['namespace', /^namespace: .*$/m, 'namespace: someone-else'],
+    ['alias', /^alias: .*$/m, 'alias: renamed'],
+  ] as const) {
+    const refused = next(store, 'refused');
+    await writeFile(node, original.replace(from, to));
+    t.match((await refused)[0], { code: 'trust_policy_inconsistent', issues: [{ file: 'node.yaml', pointer: `/${field}`, message: /restart the node/ }] }, field);
+    t.equal(store.current, running, `${field}: the running policy stays`);
+    await writeFile(node, original);
+    await sleep(200);
+  }
+});
+
 t.test('lint against the registry: an unknown server only warns', async (t) => {
   const dir = await copyOf('sales');
   const store = await started(dir, { lint: async () => ({ knownServers: [] }) });
