@@ -114,12 +114,18 @@ async function cliTests(): Promise<void> {
   });
 
   t.test('peer status: detail with the tools the peer offers us and who may call them here', async (t) => {
-    const [r, json, missing, noAlias] = await Promise.all([
+    const [r, json, missing, noAlias, empty, traversal] = await Promise.all([
       runCli(['peer', 'status', 'support', ...conn]),
       runCli(['peer', 'status', 'support', ...conn, '--json']),
       runCli(['peer', 'status', 'nobody', ...conn]),
       runCli(['peer', 'status', ...conn]),
+      runCli(['peer', 'status', '', ...conn]),
+      runCli(['peer', 'status', '../trust', ...conn]),
     ]);
+    for (const [what, res] of [['an empty alias', empty], ['a path', traversal]] as const) {
+      t.equal(res.code, 2, `${what}: a usage error`);
+      t.match(res.stderr, /not a peer alias/, `${what}: says why`);
+    }
     t.equal(r.code, 0, r.stderr);
     t.match(r.stdout, `peer id         ${support.peerId}`);
     t.match(r.stdout, `entity id       ${support.entityId}`);

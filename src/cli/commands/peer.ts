@@ -17,6 +17,7 @@ import { printJson, table } from '../format.js';
 import { ensureDataDir, loadOrCreateIdentity } from '../../node/identity.js';
 import { toolInSubset, type ImportRule } from '../../../federation/trust/index.js';
 
+const PEER_ALIAS = /^[a-z][a-z0-9-]{0,31}$/;
 const USAGE = 'usage: toolmesh peer list [--json] | status <alias> [--json] | id [--data DIR] [--json]   (list/status: --node URL --token T)';
 
 /** One peer as GET /admin/v1/peers and /admin/v1/peers/{alias} describe it. */
@@ -183,6 +184,8 @@ export async function peerCommand(argv: string[]): Promise<void> {
       return list(values);
     case 'status':
       if (positionals.length !== 1) throw new CliError(USAGE, 2);
+      // An alias as trust-config/schema.json defines it; anything else names no peer (and must not become another URL).
+      if (!PEER_ALIAS.test(positionals[0]!)) throw new CliError(`not a peer alias: ${JSON.stringify(positionals[0]!.slice(0, 40))} (lower case, [a-z][a-z0-9-]{0,31})\n${USAGE}`, 2);
       return status(positionals[0]!, values);
     case 'id':
       if (positionals.length || values.node !== undefined || values.token !== undefined) throw new CliError('usage: toolmesh peer id [--data DIR] [--json]   (offline: no --node/--token)', 2);
