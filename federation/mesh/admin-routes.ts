@@ -70,6 +70,8 @@ export function peerAdminRoutes(deps: PeerAdminDeps): Router {
       // The normalised policy, so a proposed directory can be diffed against what runs (`toolmesh trust diff DIR`).
       policy,
       history: deps.trust.versions().map((v) => ({ seq: v.seq, hash: v.hash, appliedAt: v.appliedAt, trigger: v.trigger, changes: renderTrustDiff(v.changes) })),
+      // The directory on disk is not what runs: what was refused and why (absent when they agree).
+      ...(deps.trust.refusal ? { refused: deps.trust.refusal } : {}),
     };
   });
 

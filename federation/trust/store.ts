@@ -86,6 +86,16 @@ export interface TrustPolicyStoreEvents {
   refused: [error: TrustPolicyError];
 }
 
+/** The last refused directory content, as `/admin/v1/trust` reports it. */
+export interface TrustPolicyRefusal {
+  code: string;
+  message: string;
+  /** When it was refused (ISO 8601). */
+  at: string;
+  /** The refused directory content's hash, when it could be read. */
+  hash?: string;
+}
+
 /**
  * @example
  * ```ts
@@ -106,6 +116,7 @@ export class TrustPolicyStore extends EventEmitter<TrustPolicyStoreEvents> {
   #lastSeq = 0;
   /** Content hash of the last refused directory: refused once, not on every poll. */
   #refusedHash: string | undefined;
+  #refusal: TrustPolicyRefusal | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #watchers = new Map<string, FSWatcher>();
   #poll: NodeJS.Timeout | undefined;
@@ -122,6 +133,11 @@ export class TrustPolicyStore extends EventEmitter<TrustPolicyStoreEvents> {
   get current(): TrustPolicy {
     if (!this.#current) throw new Error('TrustPolicyStore: start() first');
     return this.#current;
+  }
+
+  /** Why the directory on disk is not what runs, while that holds (cleared once it applies or matches again). */
+  get refusal(): TrustPolicyRefusal | undefined {
+    return this.#refusal;
   }
 
   /** Applied versions held in memory, oldest first (at most `maxVersions`). */
@@ -212,6 +228,7 @@ export class TrustPolicyStore extends EventEmitter<TrustPolicyStoreEvents> {
       raw = await readPolicyDirectory(this.dir);
       if (raw.hash === this.#current.source.hash) {
         this.#refusedHash = undefined;
+        this.#refusal = undefined;
         return { status: 'unchanged' };
       }
       if (settle) raw = await this.#settled(raw);
@@ -225,6 +242,7 @@ export class TrustPolicyStore extends EventEmitter<TrustPolicyStoreEvents> {
       const failed = err.code === 'trust_policy_history_failed' ? undefined : (raw?.hash ?? `error:${err.message}`);
       const repeat = trigger === 'change' && failed !== undefined && failed === this.#refusedHash;
       this.#refusedHash = failed;
+      if (!repeat) this.#refusal = { code: err.code, message: err.message, at: this.#options.now().toISOString(), ...(raw ? { hash: raw.hash } : {}) };
       if (!repeat) this.emit('refused', err);
       return { status: 'refused', error: err };
     }
@@ -285,6 +303,7 @@ export class TrustPolicyStore extends EventEmitter<TrustPolicyStoreEvents> {
     this.#lastSeq = version.seq;
     this.#current = policy;
     this.#refusedHash = undefined;
+    this.#refusal = undefined;
     this.#versions.push(version);
     if (this.#versions.length > this.#options.maxVersions) this.#versions.splice(0, this.#versions.length - this.#options.maxVersions);
     if (trigger !== 'start') this.emit('applied', changes, policy, version);

@@ -207,7 +207,11 @@ async function cliTests(): Promise<void> {
     t.match(r.stdout, /^refused \(trust_policy_syntax\): the running policy stays\n  peers\/support\.yaml:\d+:\d+ /);
     t.equal(json.code, 1);
     t.match(JSON.parse(json.stdout), { status: 'refused', code: 'trust_policy_syntax', message: /peers\/support\.yaml/ });
-    t.equal((await A.admin('GET', '/admin/v1/trust')).body.hash, before, 'the running policy is unchanged');
+    const running = (await A.admin('GET', '/admin/v1/trust')).body;
+    t.equal(running.hash, before, 'the running policy is unchanged');
+    t.match(running.refused, { code: 'trust_policy_syntax', message: /peers\/support\.yaml/, at: String }, '/admin/v1/trust says the directory on disk was refused');
+    const shown = await runCli(['trust', 'show', ...conn]);
+    t.match(shown.stdout, /the directory on disk was REFUSED at \S+ \(trust_policy_syntax\); the policy above still runs/, 'and so does trust show');
     const { body } = await A.admin('GET', '/admin/v1/peers/support');
     t.match(body, { status: 'connected', trusted: true }, 'and the peer is still linked');
     t.equal(withDir.code, 2, 'apply names no directory');

@@ -47,6 +47,8 @@ interface RunningTrust {
   /** The normalised policy (nodes that predate it leave it out). */
   policy?: TrustPolicy;
   history: { seq: number; hash: string; appliedAt: string; trigger: string; changes: string }[];
+  /** Present while the directory on disk was refused (it is not what runs). */
+  refused?: { code: string; message: string; at: string; hash?: string };
 }
 
 /** POST /admin/v1/trust/reload. */
@@ -183,6 +185,10 @@ async function show(values: { json?: boolean; node?: string; token?: string; dat
     `trust anchors   ${running.trustAnchors.join(', ') || 'none'}`,
     '',
   ];
+  if (running.refused) {
+    const { code, at, message } = running.refused;
+    lines.push(`the directory on disk was REFUSED at ${at} (${code}); the policy above still runs:`, ...message.split('\n').map((l) => `  ${l}`), '');
+  }
   if (running.peers.length === 0) lines.push('no peers: nothing exported, nothing imported (default deny)');
   else lines.push(table(['PEER', 'ENTITY ID', 'PEER ID', 'EXPORTS (TO THEM)', 'IMPORTS (FROM THEM)'], running.peers.map((p) => [p.alias, p.entityId, `${p.peerId.slice(0, 10)}…${p.peerId.slice(-6)}`, exportsText(p.exports), importsText(p.imports)])));
   const shown = running.history.slice(-HISTORY_SHOWN);
