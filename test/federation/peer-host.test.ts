@@ -327,13 +327,16 @@ t.test('sequential requests reuse one stream', async (t) => {
   t.match(after, { idle: 1, busy: 0 }, 'it rests in the pool');
 });
 
-/** Socket writes Node issues (one per write(2)/writev(2)) in this process, where both hosts live, while `fn` runs. */
-async function countSocketWrites(fn: () => Promise<void>): Promise<number> {
+/**
+ * Socket writes Node issues (one per write(2)/writev(2)) while `fn` runs, on the connections
+ * to or from `port` only: other hosts of this file keep their own links (pings, identify).
+ */
+async function countSocketWrites(port: number, fn: () => Promise<void>): Promise<number> {
   const proto = Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
   const original = proto._writeGeneric;
   let writes = 0;
   proto._writeGeneric = function (this: Socket, ...args: unknown[]) {
-    writes++;
+    if (this.remotePort === port || this.localPort === port) writes++;
     return original.apply(this, args);
   };
   try {
@@ -345,16 +348,19 @@ async function countSocketWrites(fn: () => Promise<void>): Promise<number> {
 }
 
 t.test('an exchange is two socket writes: one per encrypted message, no window update per frame', async (t) => {
-  const { a } = await pair();
+  const { a, b } = await pair();
   await a.request('b', ECHO, bytes('warm')); // the stream is open and pooled
+  await new Promise((r) => setTimeout(r, 300)); // the link's own start-up traffic (identify) is over
+  const port = Number(/\/tcp\/(\d+)/.exec(b.multiaddrs()[0]!)![1]);
   const exchanges = 20;
-  const writes = await countSocketWrites(async () => {
+  const writes = await countSocketWrites(port, async () => {
     for (let i = 0; i < exchanges; i++) await a.request('b', ECHO, bytes(`m${i}`.repeat(200)));
   });
   // Uncorked, Noise's length prefix, ciphertext pieces and tag went out as separate writes, and
-  // Yamux answered every data frame with a window update: 12 writes per exchange.
+  // Yamux answered every data frame with a window update: 12 writes per exchange. A few writes
+  // of the link's own (a ping) may fall in the window.
   t.ok(writes >= exchanges * 2, `${writes} socket writes for ${exchanges} exchanges: the requests and responses were counted`);
-  t.ok(writes <= exchanges * 2 + 2, 'one write per request and per response');
+  t.ok(writes <= exchanges * 2 + 6, 'one write per request and per response');
 });
 
 t.test('flow control still carries frames larger than the Yamux window, both ways', async (t) => {
