@@ -57,15 +57,8 @@ export function jwksOf(...signers: Pick<NodeIdentity, 'kid' | 'publicJwk'>[]): J
 }
 
 /** The claims a caller provides; `iat`/`exp` come from `now` and `ttlSeconds`. */
-export interface EntityStatementInput {
-  iss: string;
-  sub: string;
-  jwks: Jwks;
-  metadata?: EntityMetadata;
-  authority_hints?: string[];
-  metadata_policy?: MetadataPolicy;
-  metadata_policy_crit?: string[];
-  constraints?: Constraints;
+export interface EntityStatementInput
+  extends Pick<EntityStatementClaims, 'iss' | 'sub' | 'jwks' | 'metadata' | 'authority_hints' | 'metadata_policy' | 'metadata_policy_crit' | 'constraints'> {
   /** Lifetime; default 86,400 s. */
   ttlSeconds?: number;
   /** Milliseconds since the epoch; default `Date.now()`. */
