@@ -18,7 +18,8 @@ export const MANIFEST_LIMITS = {
   name: 128,
 } as const;
 
-const TOOL_NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
+/** A tool name as manifests (and remote calls) may carry it. */
+export const TOOL_NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
 const MANIFEST_KEYS = ['audience', 'expiresAt', 'issuedAt', 'issuer', 'seq', 'tools', 'v'];
 const TOOL_REQUIRED = ['access', 'inputSchema', 'lifecycle', 'name', 'slug', 'version'];
 const TOOL_OPTIONAL = ['annotations', 'description', 'outputSchema', 'title'];

@@ -24,7 +24,9 @@
 import { randomUUID } from 'node:crypto';
 import semver from 'semver';
 import { auditIdentity, type AuditLog } from '../../src/audit/index.js';
+import { CORRELATION_ID } from '../../src/gateway/call.js';
 import { GatewayError } from '../../src/gateway/errors.js';
+import { TOOL_NAME } from '../manifest/validate.js';
 import type { Registry } from '../../src/registry/registry.js';
 import { SLUG_PATTERN } from '../../src/registry/types.js';
 import type { RequestHandler } from '../peer/index.js';
@@ -45,9 +47,7 @@ export interface CallHandlerDeps {
 }
 
 const MODERN = '2026-07-28';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const METHOD = /^[A-Za-z0-9_/.-]{1,64}$/;
-const TOOL_NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
 
 /** The node's own gateway, as the call handler uses it. */
 export interface LocalGateway {
@@ -69,7 +69,7 @@ export function remoteCallHandler(deps: CallHandlerDeps): CallHandler {
       .append(
         {
           kind: 'rejection',
-          correlationId: request !== undefined && UUID.test(request.correlationId) ? request.correlationId.toLowerCase() : randomUUID(),
+          correlationId: request !== undefined && CORRELATION_ID.test(request.correlationId) ? request.correlationId.toLowerCase() : randomUUID(),
           method: request !== undefined && METHOD.test(request.method) ? request.method : '-',
           // The caller as the peer asserted it (its groups before our mapping): what the export rules were checked against.
           ...(caller ? { identity: auditIdentity({ ...caller.identity, groups: caller.peerGroups }) } : {}),

@@ -11,6 +11,9 @@ import type { PinnedTool, ServerRecord } from '../registry/types.js';
 import type { Identity } from '../auth/identity.js';
 export type { Identity };
 
+/** A correlation id as the gateway issues them (a UUID); one relayed from elsewhere is kept only if it is one. */
+export const CORRELATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The MCP endpoint a request arrived at. */
 export type Endpoint =
   | { kind: 'aggregate' }

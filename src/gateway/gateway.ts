@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, isGatewayError } from './errors.js';
 import { isObject, isRequest } from '../mcp/jsonrpc.js';
-import { endpointKey, type CallContext, type Endpoint } from './call.js';
+import { CORRELATION_ID, endpointKey, type CallContext, type Endpoint } from './call.js';
 import { checkOrigin, checkPostHeaders, classify, parseMessage, readBody } from './transport/inbound.js';
 import { ResponseChannel } from './transport/response.js';
 import { ClientGone } from './transport/client-gone.js';
@@ -43,7 +43,6 @@ export interface GatewayDeps {
   onInternalError?: (err: unknown) => void;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class Gateway {
   readonly #options: GatewayOptions;
@@ -100,7 +99,7 @@ export class Gateway {
       if (identity.kind === 'peer') {
         // A call from a peer node keeps the correlation id the calling node recorded: both logs name the same call.
         const relayed = req.headers['x-correlation-id'];
-        if (typeof relayed === 'string' && UUID.test(relayed)) {
+        if (typeof relayed === 'string' && CORRELATION_ID.test(relayed)) {
           correlationId = relayed.toLowerCase();
           channel.setHeader('X-Correlation-Id', correlationId);
         }
